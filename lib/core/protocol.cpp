@@ -1,0 +1,423 @@
+#include "syncws/core/protocol.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "syncws/core/error.hpp"
+#include "syncws/core/mask.hpp"
+
+namespace syncws::core {
+
+namespace {
+
+// A server's payloads at least this large are written from the caller's buffer instead of
+// being copied into the output; below it, one copy costs less than another gather entry.
+constexpr std::size_t borrow_threshold = 1024;
+
+// While a data payload of at least this many bytes is still expected, prepare_receive()
+// hands out the message buffer itself, so the socket writes the payload where it belongs.
+constexpr std::size_t direct_read_threshold = 4096;
+// The most a single direct read may grow the message buffer by, so that a header announcing
+// a huge payload does not make us commit memory for bytes that have not arrived.
+constexpr std::size_t direct_read_chunk = 1024 * 1024;
+
+// A close reason must fit the 125-byte control payload with its 2-byte code. Cut on a code
+// point boundary so that a reason we generate is still valid UTF-8.
+std::string truncate_reason(std::string_view reason) {
+    constexpr std::size_t max_reason = 123;
+    if (reason.size() <= max_reason) return std::string(reason);
+    std::size_t cut = max_reason;
+    while (cut > 0 && (static_cast<unsigned char>(reason[cut]) & 0xC0) == 0x80) --cut;
+    return std::string(reason.substr(0, cut));
+}
+
+}  // namespace
+
+std::string_view to_string(state s) noexcept {
+    switch (s) {
+        case state::connecting: return "connecting";
+        case state::open: return "open";
+        case state::closing: return "closing";
+        case state::closed: return "closed";
+    }
+    return "unknown";
+}
+
+protocol::protocol(role side, protocol_config config, state initial)
+    : config_(std::move(config)), side_(side), state_(initial) {
+    if (config_.max_frame_size == unlimited) config_.max_frame_size = config_.max_message_size;
+    if (config_.receive_buffer_size == 0) config_.receive_buffer_size = 64 * 1024;
+}
+
+protocol::~protocol() = default;
+
+// ---------------------------------------------------------------------------- input
+
+void protocol::receive_data(std::string_view data) {
+    if (eof_received_) throw invalid_state("receive_data() called after receive_eof()");
+    if (state_ == state::connecting) {
+        data.remove_prefix(receive_handshake(data));
+        if (state_ == state::connecting) return;  // head incomplete, or handshake failed
+    }
+    consume(data.data(), data.size());
+}
+
+receive_buffer protocol::prepare_receive() {
+    if (rx_ == rx_state::payload && !is_control(frame_.op) &&
+        payload_remaining_ >= direct_read_threshold && state_ != state::connecting) {
+        const auto chunk =
+            static_cast<std::size_t>(std::min<std::uint64_t>(payload_remaining_, direct_read_chunk));
+        direct_ = true;
+        direct_offset_ = message_.size();
+        message_.resize(direct_offset_ + chunk);
+        return {message_.data() + direct_offset_, chunk};
+    }
+    direct_ = false;
+    scratch_.resize(config_.receive_buffer_size);
+    return {scratch_.data(), scratch_.size()};
+}
+
+void protocol::commit_receive(std::size_t n) {
+    if (!direct_) {
+        receive_data(std::string_view(scratch_.data(), std::min(n, scratch_.size())));
+        return;
+    }
+    direct_ = false;
+    n = std::min(n, message_.size() - direct_offset_);
+    message_.resize(direct_offset_ + n);
+    if (n > 0) consume_payload(message_.data() + direct_offset_, n);
+}
+
+void protocol::receive_eof() {
+    if (eof_received_) return;
+    eof_received_ = true;
+    if (state_ == state::connecting) {
+        receive_handshake_eof();
+    } else if (rx_ != rx_state::discard) {
+        // No close frame came and we did not fail: the connection was lost (RFC 6455 §7.1.5).
+        const bool mid_frame = rx_ == rx_state::payload || header_spill_size_ > 0;
+        fail(close_code::abnormal_closure,
+             mid_frame ? "connection lost in the middle of a frame"
+             : in_message_ ? "connection lost in the middle of a fragmented message"
+                           : "connection lost without a close frame");
+    }
+    state_ = state::closed;
+    close_transport_ = true;
+}
+
+std::size_t protocol::receive_handshake(std::string_view) {
+    throw invalid_state(
+        "a protocol in the connecting state needs client_protocol or server_protocol");
+}
+
+void protocol::receive_handshake_eof() {}
+
+void protocol::consume(const char* data, std::size_t n) {
+    while (n > 0) {
+        switch (rx_) {
+            case rx_state::discard:
+                return;  // after a close frame or a failure, input is ignored (RFC 6455 §1.4)
+            case rx_state::frame_header: {
+                const std::size_t used = consume_frame_header(data, n);
+                data += used;
+                n -= used;
+                break;
+            }
+            case rx_state::payload: {
+                const auto take =
+                    static_cast<std::size_t>(std::min<std::uint64_t>(n, payload_remaining_));
+                std::string& target = is_control(frame_.op) ? control_ : message_;
+                const std::size_t offset = target.size();
+                target.append(data, take);
+                data += take;
+                n -= take;
+                consume_payload(target.data() + offset, take);
+                break;
+            }
+        }
+    }
+}
+
+// Headers are gathered in a 14-byte spill so that one split across reads is never parsed
+// twice: each call adds bytes to the spill until the header is complete.
+std::size_t protocol::consume_frame_header(const char* data, std::size_t n) {
+    const std::size_t had = header_spill_size_;
+    const std::size_t take = std::min(n, max_frame_header_size - had);
+    std::memcpy(header_spill_ + had, data, take);
+    frame_header header;
+    std::size_t header_size = 0;
+    switch (decode_frame_header(header_spill_, had + take, &header, &header_size)) {
+        case decode_status::need_more:
+            header_spill_size_ = had + take;
+            return take;
+        case decode_status::invalid_length:
+            header_spill_size_ = 0;
+            fail(close_code::protocol_error, "frame length with the most significant bit set");
+            return take;
+        case decode_status::ok:
+            break;
+    }
+    header_spill_size_ = 0;
+    start_frame(header);
+    return header_size - had;
+}
+
+void protocol::start_frame(const frame_header& header) {
+    const std::string problem = check_frame_header(header, frame_rules{side_, false});
+    if (!problem.empty()) return fail(close_code::protocol_error, problem);
+
+    if (is_control(header.op)) {
+        control_.clear();
+    } else {
+        const bool continuation = header.op == opcode::continuation;
+        if (continuation && !in_message_)
+            return fail(close_code::protocol_error, "continuation frame without a message to continue");
+        if (!continuation && in_message_)
+            return fail(close_code::protocol_error,
+                        "new data frame before the fragmented message was finished");
+        if (!continuation) {
+            in_message_ = true;
+            message_text_ = header.op == opcode::text;
+            message_size_ = 0;
+            message_.clear();
+            utf8_in_.reset();
+        }
+        // Limits are checked on the announced length, before any payload is buffered.
+        if (header.payload_length > config_.max_frame_size)
+            return fail(close_code::message_too_big,
+                        "frame of " + std::to_string(header.payload_length) +
+                            " bytes exceeds the limit of " +
+                            std::to_string(config_.max_frame_size) + " bytes");
+        if (header.payload_length > config_.max_message_size - message_size_)
+            return fail(close_code::message_too_big,
+                        "message of at least " +
+                            std::to_string(message_size_ + header.payload_length) +
+                            " bytes exceeds the limit of " +
+                            std::to_string(config_.max_message_size) + " bytes");
+        message_size_ += header.payload_length;
+    }
+    frame_ = header;
+    payload_remaining_ = header.payload_length;
+    payload_done_ = 0;
+    rx_ = rx_state::payload;
+    if (payload_remaining_ == 0) finish_frame();
+}
+
+void protocol::consume_payload(char* payload, std::size_t n) {
+    if (frame_.masked) apply_mask(payload, n, frame_.key, payload_done_ % 4);
+    payload_done_ += n;
+    payload_remaining_ -= n;
+    // Fail fast: a bad byte fails the connection now, not when the message is complete.
+    if (!is_control(frame_.op) && message_text_ && !utf8_in_.feed(std::string_view(payload, n)))
+        return fail(close_code::invalid_payload, "invalid UTF-8 in a text message");
+    if (payload_remaining_ == 0) finish_frame();
+}
+
+void protocol::finish_frame() {
+    rx_ = rx_state::frame_header;
+    if (is_control(frame_.op)) return finish_control_frame();
+    const bool fin = frame_.fin;
+    if (fin && message_text_ && !utf8_in_.complete())
+        return fail(close_code::invalid_payload, "text message ends inside a UTF-8 sequence");
+    if (fin) in_message_ = false;
+    if (fin || config_.stream_fragments) {
+        events_.push_back(message_event{message_text_, std::move(message_), fin});
+        message_.clear();
+    }
+}
+
+void protocol::finish_control_frame() {
+    switch (frame_.op) {
+        case opcode::ping:
+            if (state_ == state::open) send_frame(opcode::pong, true, control_, false);
+            events_.push_back(ping_event{std::move(control_)});
+            break;
+        case opcode::pong: {
+            std::optional<std::uint64_t> acknowledged;
+            const auto match = std::find_if(pings_.begin(), pings_.end(),
+                                            [&](const auto& p) { return p.second == control_; });
+            if (match != pings_.end()) {
+                acknowledged = match->first;
+                pings_.erase(pings_.begin(), match + 1);
+            }
+            events_.push_back(pong_event{std::move(control_), acknowledged});
+            break;
+        }
+        case opcode::close:
+            receive_close(control_);
+            break;
+        default:
+            break;
+    }
+    control_.clear();
+}
+
+void protocol::receive_close(std::string_view payload) {
+    close_parse_result parsed = parse_close_payload(payload);
+    if (!parsed.frame) return fail(parsed.error_code, parsed.error);
+    close_received_ = *parsed.frame;
+    if (state_ == state::open) {
+        // Echo the code and reason (RFC 6455 §5.5.1) to complete the closing handshake.
+        close_received_then_sent_ = true;
+        close_sent_ = close_received_;
+        send_frame(opcode::close, true, close_sent_->serialize(), false);
+        state_ = state::closing;
+    }
+    // A partial message cannot be completed any more; data after a close is ignored.
+    in_message_ = false;
+    message_.clear();
+    rx_ = rx_state::discard;
+    // The server closes TCP first, once both close frames were exchanged (RFC 6455 §7.1.1).
+    if (side_ == role::server) close_transport_ = true;
+    events_.push_back(close_event{*close_received_});
+}
+
+// ---------------------------------------------------------------------------- events
+
+std::optional<event> protocol::next_event() {
+    if (events_.empty()) return std::nullopt;
+    std::optional<event> e(std::move(events_.front()));
+    events_.pop_front();
+    return e;
+}
+
+// ---------------------------------------------------------------------------- output
+
+void protocol::take_output(output_queue& out) {
+    out.clear();
+    out.swap(output_);
+}
+
+bool protocol::close_expected() const noexcept {
+    return state_ == state::closing && !eof_received_ && !close_transport_;
+}
+
+void protocol::abandon_connection() {
+    rx_ = rx_state::discard;
+    close_transport_ = true;
+}
+
+// ---------------------------------------------------------------------------- sending
+
+void protocol::ensure_can_send_data(bool continuation) const {
+    if (state_ != state::open)
+        throw invalid_state("cannot send data: the connection is " + std::string(to_string(state_)));
+    if (continuation && !tx_in_message_)
+        throw invalid_state("send_continuation() without a fragmented message in progress");
+    if (!continuation && tx_in_message_)
+        throw invalid_state(
+            "a fragmented message is in progress; finish it with send_continuation()");
+}
+
+void protocol::check_outgoing_text(std::string_view data, bool fin, bool first) {
+    // Validate on a copy, so that a refused fragment leaves the message where it was.
+    utf8_validator next = first ? utf8_validator{} : utf8_out_;
+    if (!next.feed(data) || (fin && !next.complete()))
+        throw protocol_error("text is not valid UTF-8; send it as binary data instead");
+    utf8_out_ = next;
+}
+
+void protocol::send_text(std::string_view data, bool fin) {
+    ensure_can_send_data(false);
+    check_outgoing_text(data, fin, true);
+    tx_text_ = true;
+    send_frame(opcode::text, fin, data, true);
+    tx_in_message_ = !fin;
+}
+
+void protocol::send_binary(std::string_view data, bool fin) {
+    ensure_can_send_data(false);
+    tx_text_ = false;
+    send_frame(opcode::binary, fin, data, true);
+    tx_in_message_ = !fin;
+}
+
+void protocol::send_continuation(std::string_view data, bool fin) {
+    ensure_can_send_data(true);
+    if (tx_text_) check_outgoing_text(data, fin, false);
+    send_frame(opcode::continuation, fin, data, true);
+    tx_in_message_ = !fin;
+}
+
+std::uint64_t protocol::send_ping(std::string_view payload) {
+    if (state_ != state::open && state_ != state::closing)
+        throw invalid_state("cannot send a ping: the connection is " + std::string(to_string(state_)));
+    if (payload.size() > 125) throw protocol_error("ping payload over 125 bytes");
+    for (const auto& p : pings_)
+        if (p.second == payload)
+            throw invalid_state("a ping with the same payload is still waiting for its pong");
+    const std::uint64_t id = next_ping_id_++;
+    pings_.emplace_back(id, std::string(payload));
+    send_frame(opcode::ping, true, payload, false);
+    return id;
+}
+
+void protocol::send_pong(std::string_view payload) {
+    if (state_ != state::open && state_ != state::closing)
+        throw invalid_state("cannot send a pong: the connection is " + std::string(to_string(state_)));
+    if (payload.size() > 125) throw protocol_error("pong payload over 125 bytes");
+    send_frame(opcode::pong, true, payload, false);
+}
+
+void protocol::send_close(std::uint16_t code, std::string_view reason) {
+    if (state_ != state::open)
+        throw invalid_state("cannot start the closing handshake: the connection is " +
+                            std::string(to_string(state_)));
+    if (code == close_code::no_status_received) {
+        if (!reason.empty()) throw protocol_error("a close reason needs a close code");
+    } else if (!is_sendable_close_code(code)) {
+        throw protocol_error("close code " + std::to_string(code) + " may not be sent");
+    }
+    if (reason.size() > 123) throw protocol_error("close reason over 123 bytes");
+    if (!is_valid_utf8(reason)) throw protocol_error("close reason is not valid UTF-8");
+    close_sent_ = close_frame{code, std::string(reason)};
+    send_frame(opcode::close, true, close_sent_->serialize(), false);
+    state_ = state::closing;
+}
+
+void protocol::fail(std::uint16_t code, std::string_view reason) {
+    if (!failure_) failure_ = close_frame{code, std::string(reason)};
+    if (state_ == state::open && code != close_code::abnormal_closure) {
+        close_sent_ = close_frame{code, truncate_reason(reason)};
+        send_frame(opcode::close, true, close_sent_->serialize(), false);
+        state_ = state::closing;
+    }
+    rx_ = rx_state::discard;
+    in_message_ = false;
+    message_.clear();
+    // RFC 6455 §7.1.7: after failing, the server closes the transport at once; a client
+    // waits a little for the server to do it (close_expected()).
+    if (side_ == role::server) close_transport_ = true;
+}
+
+void protocol::send_frame(opcode op, bool fin, std::string_view payload, bool may_borrow) {
+    unsigned char header[max_frame_header_size];
+    if (side_ == role::client) {
+        const mask_key key = next_mask_key();
+        const std::size_t header_size =
+            encode_frame_header(header, fin, false, op, payload.size(), &key);
+        char* out = output_.append_uninitialized(header_size + payload.size());
+        std::memcpy(out, header, header_size);
+        mask_copy(out + header_size, payload.data(), payload.size(), key);
+        return;
+    }
+    const std::size_t header_size =
+        encode_frame_header(header, fin, false, op, payload.size(), nullptr);
+    output_.append(std::string_view(reinterpret_cast<const char*>(header), header_size));
+    if (may_borrow && payload.size() >= borrow_threshold)
+        output_.append_borrowed(payload);
+    else
+        output_.append(payload);
+}
+
+mask_key protocol::next_mask_key() {
+    return config_.mask_keys ? config_.mask_keys() : mask_keys_.next();
+}
+
+// ---------------------------------------------------------------------------- state
+
+void protocol::raise_closed() const {
+    connection_closed::raise(close_sent_, close_received_, close_received_then_sent_);
+}
+
+}  // namespace syncws::core

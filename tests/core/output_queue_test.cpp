@@ -1,0 +1,65 @@
+#include <doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "syncws/core/output_queue.hpp"
+
+using syncws::core::output_queue;
+
+TEST_SUITE("output_queue") {
+
+TEST_CASE("owned and borrowed bytes come out in the order they were queued") {
+    const std::string payload(2000, 'p');
+    output_queue q;
+    q.append("head");
+    q.append_borrowed(payload);
+    q.append("tail");
+    CHECK(q.size() == 8 + payload.size());
+    CHECK(q.flatten() == "head" + payload + "tail");
+}
+
+TEST_CASE("consecutive owned bytes form one gather entry and borrowed bytes are not copied") {
+    const std::string payload(2000, 'p');
+    output_queue q;
+    q.append("a");
+    q.append("b");
+    q.append_borrowed(payload);
+    std::vector<std::string_view> pieces;
+    q.gather(pieces);
+    REQUIRE(pieces.size() == 2);
+    CHECK(pieces[0] == "ab");
+    CHECK(pieces[1].data() == payload.data());
+}
+
+TEST_CASE("append_uninitialized hands out space that is written in place") {
+    output_queue q;
+    char* p = q.append_uninitialized(3);
+    p[0] = 'x';
+    p[1] = 'y';
+    p[2] = 'z';
+    CHECK(q.flatten() == "xyz");
+}
+
+TEST_CASE("clear empties the queue and swap exchanges contents") {
+    output_queue a, b;
+    a.append("one");
+    a.swap(b);
+    CHECK(a.empty());
+    CHECK(b.flatten() == "one");
+    b.clear();
+    CHECK(b.empty());
+    CHECK(b.size() == 0);
+    CHECK(b.flatten().empty());
+}
+
+TEST_CASE("empty appends queue nothing") {
+    output_queue q;
+    q.append("");
+    q.append_borrowed("");
+    std::vector<std::string_view> pieces;
+    q.gather(pieces);
+    CHECK(pieces.empty());
+}
+
+}  // TEST_SUITE
