@@ -5,11 +5,14 @@
 //   --quick  about 10 ms per cell instead of 0.2 s: a smoke pass for CI.
 //
 // Each cell is the median of ~10 timed batches after a warm-up, in GB/s (10^9 bytes of
-// input per second). The same buffer is processed again and again, so the 64 KiB cells run
-// from L2 cache and the 1 MiB ones from L2/L3, as a message just read from a socket does.
+// input per second). Buffers are 64-byte aligned and stay in cache between calls (16 KiB
+// at most of them for the small sizes, in L1; one buffer of 64 KiB in L2; 1 MiB in L2, but
+// 2 MiB for memcpy and mask_copy), as a message just read from a socket is. The "by kernel"
+// tables force each kernel this CPU runs; the first tables use the one chosen at run time.
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -36,18 +39,19 @@ void keep(const T& value) {
 
 double cell_seconds = 0.2;
 
+// GB/s of op(i) (i counts calls) on `bytes` bytes per call: the median of timed batches of
+// about a tenth of a cell each, after a warm-up that also sizes the batches.
 template <class Op>
 double gb_per_s(std::size_t bytes, Op op) {
     using clock = std::chrono::steady_clock;
     auto seconds_for = [&](std::size_t iterations) {
         const auto start = clock::now();
-        for (std::size_t i = 0; i < iterations; ++i) op();
+        for (std::size_t i = 0; i < iterations; ++i) op(i);
         return std::chrono::duration<double>(clock::now() - start).count();
     };
-    // Warm up and size a batch to a tenth of the cell.
     std::size_t iterations = 1;
     while (seconds_for(iterations) < cell_seconds / 40) iterations *= 2;
-    iterations = std::max<std::size_t>(1, iterations * 4);
+    iterations *= 4;
     std::vector<double> rates;
     for (double spent = 0; spent < cell_seconds || rates.size() < 3;) {
         const double s = seconds_for(iterations);
@@ -58,21 +62,25 @@ double gb_per_s(std::size_t bytes, Op op) {
     return rates[rates.size() / 2];
 }
 
-// 64-byte aligned, as a receive buffer from the allocator is.
-class buffer {
+// `count` 64-byte aligned slots of `size` bytes. Masking in place reads what the call
+// before wrote, so on one small buffer every call would wait for the last one's stores
+// (a masked store cannot even be forwarded to a load); a received frame was written long
+// before. Calls on small sizes therefore take turns over 16 slots (16 KiB at most, in L1
+// cache), and memcpy gets the same treatment.
+class slots {
 public:
-    explicit buffer(std::size_t size) : storage_(size + 64) {
+    explicit slots(std::size_t size)
+        : count_(size <= 1024 ? 16 : 1), stride_((size + 63) / 64 * 64),
+          storage_(count_ * stride_ + 64) {
         const auto misalignment = reinterpret_cast<std::uintptr_t>(storage_.data()) % 64;
-        data_ = storage_.data() + (64 - misalignment) % 64;
-        size_ = size;
+        base_ = storage_.data() + (64 - misalignment) % 64;
     }
-    char* data() { return data_; }
-    std::string_view view() const { return {data_, size_}; }
+    char* operator[](std::size_t i) { return base_ + (i & (count_ - 1)) * stride_; }
 
 private:
+    std::size_t count_, stride_;
     std::vector<char> storage_;
-    char* data_;
-    std::size_t size_;
+    char* base_;
 };
 
 // Greek, CJK and emoji (2-, 3- and 4-byte sequences) with some ASCII punctuation: the
@@ -97,115 +105,129 @@ void fill_mixed(char* out, std::size_t size) {
     std::memset(out + n, ' ', size - n);
 }
 
-struct size_column {
+struct size_row {
     std::size_t bytes;
     const char* label;
 };
-const size_column sizes[] = {{16, "16 B"}, {1024, "1 KiB"}, {65536, "64 KiB"}, {1 << 20, "1 MiB"}};
+const size_row sizes[] = {{16, "16 B"}, {1024, "1 KiB"}, {65536, "64 KiB"}, {1 << 20, "1 MiB"}};
+
+// Columns as wide as the widest heading, at least 10.
+int column_width = 10;
 
 void print_header(const char* title, const std::vector<std::string>& columns) {
-    std::printf("\n%-8s", title);
-    for (const auto& c : columns) std::printf(" %12s", c.c_str());
+    column_width = 10;
+    for (const auto& c : columns) column_width = std::max(column_width, static_cast<int>(c.size()));
+    std::printf("\n%-24s", title);
+    for (const auto& c : columns) std::printf(" %*s", column_width, c.c_str());
     std::printf("\n");
 }
 
 void print_row(const char* label, const std::vector<double>& values) {
-    std::printf("%-8s", label);
-    for (const double v : values) std::printf(" %12.2f", v);
+    std::printf("%-24s", label);
+    for (const double v : values) std::printf(" %*.2f", column_width, v);
     std::printf("\n");
+}
+
+std::vector<std::string> level_names(const std::vector<detail::simd_level>& levels) {
+    std::vector<std::string> names;
+    for (const auto level : levels) names.push_back(detail::to_string(level));
+    return names;
 }
 
 void bench_masking(const std::vector<detail::simd_level>& levels) {
     const core::mask_key key = {0x37, 0xfa, 0x21, 0x3d};
-    std::vector<std::string> columns = {"apply_mask", "mask_copy", "memcpy", "mask/memcpy",
-                                        "bytewise"};
-    for (const auto level : levels) columns.push_back(std::string("[") + detail::to_string(level) + "]");
-    print_header("masking", columns);
-
-    const detail::simd_level chosen = detail::mask_level();
+    std::vector<std::vector<double>> per_kernel;
+    print_header("masking, GB/s",
+                 {"apply_mask", "mask_copy", "memcpy", "mask/memcpy", "bytewise"});
     for (const auto& size : sizes) {
-        buffer data(size.bytes), copy(size.bytes);
-        std::memset(data.data(), 'x', size.bytes);
-        char* p = data.data();
-        char* q = copy.data();
         const std::size_t n = size.bytes;
-
-        const double mask = gb_per_s(n, [&] {
+        slots data(n), copy(n);
+        auto mask = [&](std::size_t i) {
+            char* p = data[i];
             core::apply_mask(p, n, key);
             keep(p);
-        });
-        const double mask_copy = gb_per_s(n, [&] {
-            core::mask_copy(q, p, n, key);
+        };
+        const double masked = gb_per_s(n, mask);
+        const double masked_copy = gb_per_s(n, [&](std::size_t i) {
+            char* q = copy[i];
+            core::mask_copy(q, data[i], n, key);
             keep(q);
         });
-        const double memcpy = gb_per_s(n, [&] {
-            std::memcpy(q, p, n);
+        const double copied = gb_per_s(n, [&](std::size_t i) {
+            char* q = copy[i];
+            std::memcpy(q, data[i], n);
             keep(q);
         });
-        const double bytewise = gb_per_s(n, [&] {
+        const double bytewise = gb_per_s(n, [&](std::size_t i) {
+            char* p = data[i];
             core::apply_mask_bytewise(p, n, key);
             keep(p);
         });
-        std::vector<double> row = {mask, mask_copy, memcpy, mask / memcpy, bytewise};
+        print_row(size.label, {masked, masked_copy, copied, masked / copied, bytewise});
+
+        const detail::simd_level chosen = detail::mask_level();
+        per_kernel.emplace_back();
         for (const auto level : levels) {
             detail::force_mask_level(level);
-            row.push_back(gb_per_s(n, [&] {
-                core::apply_mask(p, n, key);
-                keep(p);
-            }));
+            per_kernel.back().push_back(gb_per_s(n, mask));
         }
         detail::force_mask_level(chosen);
-        print_row(size.label, row);
     }
+    print_header("apply_mask by kernel", level_names(levels));
+    for (std::size_t i = 0; i < per_kernel.size(); ++i) print_row(sizes[i].label, per_kernel[i]);
 }
 
 void bench_utf8(const std::vector<detail::simd_level>& levels) {
-    std::vector<std::string> columns = {"ASCII", "bytewise", "mixed", "bytewise", "validator"};
-    for (const auto level : levels) {
-        columns.push_back(std::string("ASCII[") + detail::to_string(level) + "]");
-        columns.push_back(std::string("mixed[") + detail::to_string(level) + "]");
-    }
-    print_header("UTF-8", columns);
-
-    const detail::simd_level chosen = detail::utf8_level();
+    std::vector<std::vector<double>> per_kernel;
+    print_header("UTF-8, GB/s", {"ASCII", "bytewise", "mixed", "bytewise", "validator"});
     for (const auto& size : sizes) {
-        buffer ascii(size.bytes), mixed(size.bytes);
-        std::memset(ascii.data(), 'a', size.bytes);
-        fill_mixed(mixed.data(), size.bytes);
-        const std::string_view a = ascii.view(), m = mixed.view();
+        slots ascii(size.bytes), mixed(size.bytes);
+        std::memset(ascii[0], 'a', size.bytes);
+        fill_mixed(mixed[0], size.bytes);
+        const std::string_view a(ascii[0], size.bytes), m(mixed[0], size.bytes);
         if (!core::is_valid_utf8(a) || !core::is_valid_utf8(m)) {
             std::fprintf(stderr, "benchmark input is not valid UTF-8\n");
             std::exit(1);
         }
         auto validate = [](std::string_view text) {
-            return [text] {
+            return [text](std::size_t) {
                 const bool valid = core::is_valid_utf8(text);
                 keep(valid);
             };
         };
         auto bytewise = [](std::string_view text) {
-            return [text] {
+            return [text](std::size_t) {
                 const bool valid = core::is_valid_utf8_bytewise(text);
                 keep(valid);
             };
         };
         // As the protocol uses it: a new message each time, fed in one piece.
-        const double validator = gb_per_s(m.size(), [m] {
+        const double validator = gb_per_s(m.size(), [m](std::size_t) {
             core::utf8_validator v;
             const bool valid = v.feed(m) && v.complete();
             keep(valid);
         });
-        std::vector<double> row = {gb_per_s(a.size(), validate(a)), gb_per_s(a.size(), bytewise(a)),
-                                   gb_per_s(m.size(), validate(m)), gb_per_s(m.size(), bytewise(m)),
-                                   validator};
+        print_row(size.label, {gb_per_s(a.size(), validate(a)), gb_per_s(a.size(), bytewise(a)),
+                               gb_per_s(m.size(), validate(m)), gb_per_s(m.size(), bytewise(m)),
+                               validator});
+
+        const detail::simd_level chosen = detail::utf8_level();
+        per_kernel.emplace_back();
         for (const auto level : levels) {
             detail::force_utf8_level(level);
-            row.push_back(gb_per_s(a.size(), validate(a)));
-            row.push_back(gb_per_s(m.size(), validate(m)));
+            per_kernel.back().push_back(gb_per_s(a.size(), validate(a)));
+        }
+        for (const auto level : levels) {
+            detail::force_utf8_level(level);
+            per_kernel.back().push_back(gb_per_s(m.size(), validate(m)));
         }
         detail::force_utf8_level(chosen);
-        print_row(size.label, row);
     }
+    std::vector<std::string> columns;
+    for (const char* text : {"ASCII ", "mixed "})
+        for (const auto& name : level_names(levels)) columns.push_back(text + name);
+    print_header("is_valid_utf8 by kernel", columns);
+    for (std::size_t i = 0; i < per_kernel.size(); ++i) print_row(sizes[i].label, per_kernel[i]);
 }
 
 }  // namespace
@@ -225,7 +247,8 @@ int main(int argc, char** argv) {
     for (const auto level : levels) std::printf(" %s", detail::to_string(level));
     std::printf("\nchosen at run time: masking %s, UTF-8 %s\n",
                 detail::to_string(detail::mask_level()), detail::to_string(detail::utf8_level()));
-    std::printf("[level] columns force one kernel; mask/memcpy is apply_mask over memcpy\n");
+    std::printf("mixed: Greek, CJK and emoji with spaces; "
+                "validator: utf8_validator::feed, one piece\n");
     bench_masking(levels);
     bench_utf8(levels);
     return 0;

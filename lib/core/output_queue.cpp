@@ -1,5 +1,6 @@
 #include "syncws/core/output_queue.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -9,7 +10,7 @@ char* output_queue::append_uninitialized(std::size_t n) {
     const std::size_t offset = owned_.size();
     owned_.resize(offset + n);
     // Owned bytes that follow owned bytes extend the same range: fewer pieces to write.
-    if (!ranges_.empty() && ranges_.back().borrowed == nullptr &&
+    if (ranges_.size() > first_ && ranges_.back().borrowed == nullptr &&
         ranges_.back().offset + ranges_.back().size == offset)
         ranges_.back().size += n;
     else
@@ -30,27 +31,59 @@ void output_queue::append_borrowed(std::string_view bytes) {
 }
 
 void output_queue::gather(std::vector<std::string_view>& out) const {
-    for (const range& r : ranges_)
+    for (std::size_t i = first_; i < ranges_.size(); ++i) {
+        const range& r = ranges_[i];
         out.emplace_back(r.borrowed ? r.borrowed : owned_.data() + r.offset, r.size);
+    }
 }
 
 std::string output_queue::flatten() const {
     std::string all;
     all.reserve(size_);
-    for (const range& r : ranges_)
-        all.append(r.borrowed ? r.borrowed : owned_.data() + r.offset, r.size);
+    std::vector<std::string_view> pieces;
+    gather(pieces);
+    for (std::string_view piece : pieces) all.append(piece);
     return all;
+}
+
+void output_queue::consume(std::size_t n) noexcept {
+    n = std::min(n, size_);
+    size_ -= n;
+    while (n > 0) {
+        range& r = ranges_[first_];
+        const std::size_t take = std::min(n, r.size);
+        if (r.borrowed)
+            r.borrowed += take;
+        else
+            r.offset += take;
+        r.size -= take;
+        n -= take;
+        if (r.size == 0) ++first_;
+    }
+    if (size_ == 0) clear();
+}
+
+void output_queue::append_queue(const output_queue& other) {
+    for (std::size_t i = other.first_; i < other.ranges_.size(); ++i) {
+        const range& r = other.ranges_[i];
+        if (r.borrowed)
+            append_borrowed(std::string_view(r.borrowed, r.size));
+        else
+            append(std::string_view(other.owned_.data() + r.offset, r.size));
+    }
 }
 
 void output_queue::clear() noexcept {
     owned_.clear();
     ranges_.clear();
+    first_ = 0;
     size_ = 0;
 }
 
 void output_queue::swap(output_queue& other) noexcept {
     owned_.swap(other.owned_);
     ranges_.swap(other.ranges_);
+    std::swap(first_, other.first_);
     std::swap(size_, other.size_);
 }
 

@@ -83,6 +83,11 @@ void protocol::commit_receive(std::size_t n) {
         return;
     }
     direct_ = false;
+    if (rx_ != rx_state::payload) {
+        // The connection failed while the bytes were being read: they are not needed.
+        message_.clear();
+        return;
+    }
     n = std::min(n, message_.size() - direct_offset_);
     message_.resize(direct_offset_ + n);
     if (n > 0) consume_payload(message_.data() + direct_offset_, n);
@@ -384,7 +389,9 @@ void protocol::fail(std::uint16_t code, std::string_view reason) {
     }
     rx_ = rx_state::discard;
     in_message_ = false;
-    message_.clear();
+    // Another thread may be reading into the message buffer (prepare_receive()); it is
+    // released by commit_receive() instead.
+    if (!direct_) message_.clear();
     // RFC 6455 §7.1.7: after failing, the server closes the transport at once; a client
     // waits a little for the server to do it (close_expected()).
     if (side_ == role::server) close_transport_ = true;

@@ -13,6 +13,9 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define SYNCWS_X86_64_KERNELS 1
+// What a kernel of each level may use; cpu_supports() checks the same features.
+#define SYNCWS_TARGET_AVX2 __attribute__((target("avx2")))
+#define SYNCWS_TARGET_AVX512 __attribute__((target("avx512f,avx512bw")))
 #else
 #define SYNCWS_X86_64_KERNELS 0
 #endif
@@ -44,8 +47,13 @@ inline bool cpu_supports(simd_level level) noexcept {
     case simd_level::sse2: return true;
     case simd_level::avx2: return __builtin_cpu_supports("avx2");
     // libgcc reports these only when the OS saves the ZMM registers (XCR0), not just CPUID.
+    // The kernels need F and BW; VBMI2 is asked for as a mark of Ice Lake and later (and
+    // AMD Zen 4), where 512-bit instructions no longer lower the clock of the whole core
+    // for milliseconds, as they do on Skylake-SP: there a burst of masking would slow
+    // everything else the core runs, so those CPUs get the AVX2 kernels.
     case simd_level::avx512:
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vbmi2");
     }
     return false;
 #else
@@ -64,25 +72,34 @@ inline std::vector<simd_level> supported_simd_levels() {
 }
 
 /// One operation's kernels, one per level (null where this build has none), and the one in
-/// use. The first call picks the widest supported level up to `widest_worthwhile` (a wider
-/// kernel only where the benchmark showed it pays). A relaxed atomic is enough: every thread
-/// that races on the first call stores the same pointer, and a pointer to code publishes
-/// no data. Constant-initialised, so it is usable from other translation units' static
-/// initialisers.
+/// use. Until the first call picks one, the one in use is `first_call`, a function with the
+/// kernels' signature that calls choose() and then the kernel chosen; after that a call is
+/// one relaxed load and an indirect jump, with no branch. choose() takes the widest level
+/// the CPU supports up to `widest_worthwhile` (a wider kernel only where the benchmark
+/// showed it pays). Relaxed is enough: threads that race on the first call store the same
+/// pointer, and a pointer to code publishes no data. Constant-initialised, so usable from
+/// other translation units' static initialisers.
 template <class Fn>
 class kernel_dispatch {
 public:
     constexpr kernel_dispatch(std::array<Fn, simd_level_count> kernels,
-                              simd_level widest_worthwhile) noexcept
-        : kernels_(kernels), widest_worthwhile_(widest_worthwhile) {}
+                              simd_level widest_worthwhile, Fn first_call) noexcept
+        : kernels_(kernels), widest_worthwhile_(widest_worthwhile), first_call_(first_call),
+          active_(first_call) {}
 
-    Fn get() noexcept {
-        const Fn fn = active_.load(std::memory_order_relaxed);
-        return fn ? fn : choose();
+    Fn get() noexcept { return active_.load(std::memory_order_relaxed); }
+
+    Fn choose() noexcept {
+        Fn best = kernels_[0];
+        for (std::size_t i = 1; i <= static_cast<std::size_t>(widest_worthwhile_); ++i)
+            if (kernels_[i] && cpu_supports(static_cast<simd_level>(i))) best = kernels_[i];
+        active_.store(best, std::memory_order_relaxed);
+        return best;
     }
 
     simd_level level() noexcept {
-        const Fn fn = get();
+        Fn fn = get();
+        if (fn == first_call_) fn = choose();
         for (std::size_t i = 0; i < simd_level_count; ++i)
             if (kernels_[i] == fn) return static_cast<simd_level>(i);
         return simd_level::portable;
@@ -98,17 +115,10 @@ public:
     }
 
 private:
-    Fn choose() noexcept {
-        Fn best = kernels_[0];
-        for (std::size_t i = 1; i <= static_cast<std::size_t>(widest_worthwhile_); ++i)
-            if (kernels_[i] && cpu_supports(static_cast<simd_level>(i))) best = kernels_[i];
-        active_.store(best, std::memory_order_relaxed);
-        return best;
-    }
-
     std::array<Fn, simd_level_count> kernels_;
     simd_level widest_worthwhile_;
-    std::atomic<Fn> active_{nullptr};
+    Fn first_call_;
+    std::atomic<Fn> active_;
 };
 
 /// The level apply_mask and mask_copy use (chosen on first use).

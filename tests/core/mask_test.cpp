@@ -12,6 +12,12 @@
 
 #include "../../lib/core/simd_dispatch.hpp"
 
+#if __has_include(<sys/mman.h>) && __has_include(<unistd.h>)
+#include <sys/mman.h>
+#include <unistd.h>
+#define SYNCWS_TEST_GUARD_PAGES 1
+#endif
+
 using syncws::core::apply_mask;
 using syncws::core::apply_mask_bytewise;
 using syncws::core::mask_copy;
@@ -52,10 +58,10 @@ class arena {
 public:
     arena(std::size_t size, std::uint32_t seed) : arena(size) {
         std::mt19937 rng(seed);
-        for (std::size_t i = 0; i < window_; ++i) base_[i] = static_cast<char>(rng());
+        std::generate(storage_.begin(), storage_.end(), [&] { return static_cast<char>(rng()); });
     }
-    arena(const arena& other) : arena(other.window_ - 192) {
-        std::memcpy(base_, other.base_, window_);
+    arena(const arena& other) : arena(other.size_) {
+        std::copy(other.base_, other.base_ + window(), base_);
     }
     arena& operator=(const arena&) = delete;
 
@@ -63,18 +69,20 @@ public:
     const char* at(std::size_t alignment) const { return base_ + 64 + alignment; }
 
     friend bool operator==(const arena& a, const arena& b) {
-        return a.window_ == b.window_ && std::memcmp(a.base_, b.base_, a.window_) == 0;
+        return a.size_ == b.size_ && std::equal(a.base_, a.base_ + a.window(), b.base_);
     }
     friend bool operator!=(const arena& a, const arena& b) { return !(a == b); }
 
 private:
-    explicit arena(std::size_t size) : storage_(size + 256), window_(size + 192) {
+    explicit arena(std::size_t size) : size_(size), storage_(size + 256) {
         const auto misalignment = reinterpret_cast<std::uintptr_t>(storage_.data()) % 64;
         base_ = storage_.data() + (64 - misalignment) % 64;
     }
+    // 64 bytes before at(0), up to 63 of alignment, size bytes, 64 after.
+    std::size_t window() const { return size_ + 192; }
 
+    std::size_t size_;
     std::vector<char> storage_;
-    std::size_t window_;
     char* base_;
 };
 
@@ -95,6 +103,35 @@ std::string hex(std::string_view bytes) {
     }
     return s;
 }
+
+#if SYNCWS_TEST_GUARD_PAGES
+
+// Three pages of which the first and the last are inaccessible: a kernel that touches one
+// byte before or after a buffer placed against either of them crashes the test. (The
+// sanitizers do not see loads made with SIMD intrinsics; this does.)
+class guarded_page {
+public:
+    guarded_page() : page_(static_cast<std::size_t>(sysconf(_SC_PAGESIZE))) {
+        void* p = mmap(nullptr, 3 * page_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0);
+        REQUIRE(p != MAP_FAILED);
+        base_ = static_cast<char*>(p);
+        REQUIRE(mprotect(base_, page_, PROT_NONE) == 0);
+        REQUIRE(mprotect(base_ + 2 * page_, page_, PROT_NONE) == 0);
+    }
+    ~guarded_page() { munmap(base_, 3 * page_); }
+    guarded_page(const guarded_page&) = delete;
+    guarded_page& operator=(const guarded_page&) = delete;
+
+    char* begin() { return base_ + page_; }
+    char* end() { return base_ + 2 * page_; }
+    std::size_t size() const { return page_; }
+
+private:
+    std::size_t page_;
+    char* base_ = nullptr;
+};
+#endif
 
 }  // namespace
 
@@ -170,8 +207,9 @@ TEST_CASE("every kernel unmasks in place like the bytewise reference at every al
     });
 }
 
-TEST_CASE("every kernel masks while copying like the bytewise reference at every alignment of source "
-          "and destination, every phase and length up to 300, leaving the source unchanged") {
+TEST_CASE("every kernel masks while copying like the bytewise reference at every alignment of "
+          "source and destination, every phase and length up to 300, leaving the source "
+          "unchanged") {
     std::mt19937 rng(20240602);
     const mask_key key = random_key(rng);
     const arena original(300 + 64, 8), destination(300 + 64, 9);
@@ -282,6 +320,54 @@ TEST_CASE("unmasking a buffer in three pieces split anywhere gives the same byte
     });
 }
 
+#if SYNCWS_TEST_GUARD_PAGES
+TEST_CASE("no kernel reads or writes a byte outside the buffer, even next to an inaccessible "
+          "page") {
+    std::mt19937 rng(20240609);
+    const mask_key key = random_key(rng);
+    guarded_page source, destination;
+    for (std::size_t i = 0; i < source.size(); ++i) source.begin()[i] = static_cast<char>(rng());
+    const std::string original(source.begin(), source.size());
+    for_each_kernel([&] {
+        std::size_t mismatches = 0;
+        for (std::size_t n = 0; n <= source.size(); n += n < 300 ? 1 : 1019) {
+            INFO("length ", n);
+            const std::string expected = [&] {
+                std::string s = original.substr(original.size() - n);
+                apply_mask_bytewise(s.data(), n, key, 1);
+                return s;
+            }();
+            // Against the guard after the buffer, then against the one before it.
+            char* const at_end = source.end() - n;
+            apply_mask(at_end, n, key, 1);
+            mismatches += std::string(at_end, n) != expected;
+            apply_mask(at_end, n, key, 1);
+            mask_copy(destination.begin(), at_end, n, key, 1);
+            mismatches += std::string(destination.begin(), n) != expected;
+            mask_copy(destination.end() - n, at_end, n, key, 1);
+            mismatches += std::string(destination.end() - n, n) != expected;
+            std::memmove(source.begin(), at_end, n);
+            apply_mask(source.begin(), n, key, 1);
+            mismatches += std::string(source.begin(), n) != expected;
+            std::memcpy(source.begin(), original.data(), original.size());
+        }
+        CHECK(mismatches == 0);
+    });
+}
+#endif
+
+TEST_CASE("an empty buffer is left alone, even as a null pointer") {
+    const mask_key key = {1, 2, 3, 4};
+    for_each_kernel([&] {
+        apply_mask(nullptr, 0, key, 3);
+        mask_copy(nullptr, nullptr, 0, key);
+        char byte = 'x';
+        apply_mask(&byte, 0, key);
+        mask_copy(&byte, "y", 0, key);
+        CHECK(byte == 'x');
+    });
+}
+
 TEST_CASE("masking twice with the same key and phase gives back the original bytes") {
     std::mt19937 rng(20240606);
     const mask_key key = random_key(rng);
@@ -295,7 +381,8 @@ TEST_CASE("masking twice with the same key and phase gives back the original byt
     });
 }
 
-TEST_CASE("the kernel chosen at run time is one this CPU supports, and the portable one always is") {
+TEST_CASE("the kernel chosen at run time is one this CPU supports, and the portable one always "
+          "is") {
     const auto levels = detail::supported_simd_levels();
     REQUIRE_FALSE(levels.empty());
     CHECK(levels.front() == detail::simd_level::portable);

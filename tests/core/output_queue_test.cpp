@@ -53,6 +53,38 @@ TEST_CASE("clear empties the queue and swap exchanges contents") {
     CHECK(b.flatten().empty());
 }
 
+TEST_CASE("consuming part of the queue leaves exactly the unwritten bytes, in order") {
+    const std::string payload(2000, 'p');
+    for (std::size_t n = 0; n <= 2008; n += 7) {
+        CAPTURE(n);
+        output_queue q;
+        q.append("head");
+        q.append_borrowed(payload);
+        q.append("tail");
+        const std::string all = q.flatten();
+        q.consume(n);
+        CHECK(q.size() == all.size() - n);
+        CHECK(q.flatten() == all.substr(n));
+        q.append("more");  // appending after a partial consume keeps the order
+        CHECK(q.flatten() == all.substr(n) + "more");
+    }
+}
+
+TEST_CASE("append_queue copies owned bytes and keeps borrowed ones borrowed") {
+    const std::string payload(2000, 'p');
+    output_queue a, b;
+    a.append("x");
+    b.append("head");
+    b.append_borrowed(payload);
+    a.append_queue(b);
+    b.clear();
+    CHECK(a.flatten() == "xhead" + payload);
+    std::vector<std::string_view> pieces;
+    a.gather(pieces);
+    REQUIRE(pieces.size() == 2);
+    CHECK(pieces[1].data() == payload.data());
+}
+
 TEST_CASE("empty appends queue nothing") {
     output_queue q;
     q.append("");

@@ -2,6 +2,7 @@
 
 #include <doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -9,6 +10,12 @@
 #include <vector>
 
 #include "../../lib/core/simd_dispatch.hpp"
+
+#if __has_include(<sys/mman.h>) && __has_include(<unistd.h>)
+#include <sys/mman.h>
+#include <unistd.h>
+#define SYNCWS_TEST_GUARD_PAGES 1
+#endif
 
 using syncws::core::is_valid_utf8;
 using syncws::core::is_valid_utf8_bytewise;
@@ -208,6 +215,35 @@ void check_verdict(std::string_view text, bool expected) {
 void check_valid(std::string_view text) { check_verdict(text, true); }
 void check_invalid(std::string_view text) { check_verdict(text, false); }
 
+#if SYNCWS_TEST_GUARD_PAGES
+
+// Three pages of which the first and the last are inaccessible: a kernel that touches one
+// byte before or after a buffer placed against either of them crashes the test. (The
+// sanitizers do not see loads made with SIMD intrinsics; this does.)
+class guarded_page {
+public:
+    guarded_page() : page_(static_cast<std::size_t>(sysconf(_SC_PAGESIZE))) {
+        void* p = mmap(nullptr, 3 * page_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0);
+        REQUIRE(p != MAP_FAILED);
+        base_ = static_cast<char*>(p);
+        REQUIRE(mprotect(base_, page_, PROT_NONE) == 0);
+        REQUIRE(mprotect(base_ + 2 * page_, page_, PROT_NONE) == 0);
+    }
+    ~guarded_page() { munmap(base_, 3 * page_); }
+    guarded_page(const guarded_page&) = delete;
+    guarded_page& operator=(const guarded_page&) = delete;
+
+    char* begin() { return base_ + page_; }
+    char* end() { return base_ + 2 * page_; }
+    std::size_t size() const { return page_; }
+
+private:
+    std::size_t page_;
+    char* base_ = nullptr;
+};
+#endif
+
 }  // namespace
 
 TEST_SUITE("RFC 3629 UTF-8") {
@@ -354,7 +390,8 @@ TEST_CASE("every kernel agrees with the RFC 3629 table on every two-byte sequenc
     std::vector<bool> expected(65536);
     for (int a = 0; a < 256; ++a)
         for (int b = 0; b < 256; ++b)
-            expected[a << 8 | b] = rfc3629(std::string{static_cast<char>(a), static_cast<char>(b)}).valid();
+            expected[a << 8 | b] =
+                rfc3629(std::string{static_cast<char>(a), static_cast<char>(b)}).valid();
     for_each_kernel([&] {
         std::size_t disagreements = 0;
         for (const std::size_t at : {0u, 14u, 15u, 30u, 31u, 62u, 63u, 126u}) {
@@ -374,14 +411,22 @@ TEST_CASE("every kernel agrees with the RFC 3629 table on every two-byte sequenc
     });
 }
 
-TEST_CASE("every kernel agrees with the bytewise reference on every three-byte sequence that "
-          "starts with a non-ASCII byte, across a 64-byte block edge") {
+TEST_CASE("every kernel and the bytewise reference agree with the RFC 3629 table on every "
+          "three-byte sequence that starts with a non-ASCII byte, across a 64-byte block edge") {
     std::vector<bool> expected(128 * 65536);
-    for (int a = 0x80; a < 256; ++a)
-        for (int b = 0; b < 256; ++b)
-            for (int c = 0; c < 256; ++c)
-                expected[(a - 0x80) << 16 | b << 8 | c] = is_valid_utf8_bytewise(
-                    std::string{static_cast<char>(a), static_cast<char>(b), static_cast<char>(c)});
+    std::size_t bytewise_disagreements = 0;
+    for (int a = 0x80; a < 256; ++a) {
+        for (int b = 0; b < 256; ++b) {
+            for (int c = 0; c < 256; ++c) {
+                const std::string sequence{static_cast<char>(a), static_cast<char>(b),
+                                           static_cast<char>(c)};
+                const bool valid = rfc3629(sequence).valid();
+                expected[(a - 0x80) << 16 | b << 8 | c] = valid;
+                bytewise_disagreements += is_valid_utf8_bytewise(sequence) != valid;
+            }
+        }
+    }
+    CHECK(bytewise_disagreements == 0);
     for_each_kernel([&] {
         std::size_t disagreements = 0;
         std::string text(100, 'a');
@@ -484,6 +529,37 @@ TEST_CASE("every kernel agrees with the bytewise reference on valid, corrupted a
         CHECK(disagreements == 0);
     });
 }
+
+#if SYNCWS_TEST_GUARD_PAGES
+TEST_CASE("no kernel reads a byte outside the text, even next to an inaccessible page") {
+    std::mt19937 rng(20240610);
+    guarded_page page;
+    const std::string valid = random_text(rng, page.size()).substr(0, page.size());
+    for_each_kernel([&] {
+        std::size_t disagreements = 0;
+        for (std::size_t n = 0; n <= page.size(); n += n < 300 ? 1 : 1019) {
+            for (std::string text : {valid.substr(0, n), std::string(n, 'a')}) {
+                if (n > 0 && rng() % 2) text[rng() % n] = static_cast<char>(0xF4);
+                const bool expected = is_valid_utf8_bytewise(text);
+                // Against the guard after the text, then against the one before it.
+                for (char* at : {page.end() - n, page.begin()}) {
+                    std::copy(text.begin(), text.end(), at);
+                    const std::string_view view(at, n);
+                    utf8_validator v;
+                    const bool fed = v.feed(view) && v.complete();
+                    if ((is_valid_utf8(view) != expected || fed != expected) &&
+                        ++disagreements <= 5) {
+                        INFO("length ", n);
+                        CHECK(is_valid_utf8(view) == expected);
+                        CHECK(fed == expected);
+                    }
+                }
+            }
+        }
+        CHECK(disagreements == 0);
+    });
+}
+#endif
 
 TEST_CASE("long text is validated to its last byte: 64 KiB and 1 MiB plus an odd length") {
     std::mt19937 rng(20240608);
@@ -691,7 +767,10 @@ TEST_CASE("once invalid, the validator stays invalid even for valid pieces, unti
 }
 
 TEST_CASE("an empty piece changes nothing, even in the middle of a code point") {
+    for_each_kernel([] { CHECK(is_valid_utf8(std::string_view())); });
+    CHECK(is_valid_utf8_bytewise(std::string_view()));
     utf8_validator v;
+    CHECK(v.feed(std::string_view()));
     CHECK(v.feed(""));
     CHECK(v.complete());
     CHECK(v.feed(x("f0 9f")));

@@ -8,9 +8,9 @@
 namespace syncws::core {
 
 /// XORs data[0..n) in place with key, starting at byte `phase` of the key (phase = how many
-/// payload bytes of this frame were already masked, taken modulo 4), so a payload split
-/// across buffers is masked in pieces. Any alignment. Vectorised (SSE2 baseline, AVX2 /
-/// AVX-512 chosen at run time where available, 64-bit words elsewhere).
+/// payload bytes of this frame were already masked; only its value modulo 4 matters), so a
+/// payload split across buffers is masked in pieces. Any alignment. Vectorised (SSE2
+/// baseline, AVX2 / AVX-512 chosen at run time where available, 64-bit words elsewhere).
 /// Thread-safety: pure function on the caller's buffer.
 void apply_mask(char* data, std::size_t n, const mask_key& key, std::size_t phase = 0) noexcept;
 

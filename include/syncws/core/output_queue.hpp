@@ -30,6 +30,10 @@ public:
     void gather(std::vector<std::string_view>& out) const;
     /// Every byte in one string (for tests, and for transports without vectored writes).
     std::string flatten() const;
+    /// Drops the first n bytes (they were written); a partial write leaves the rest queued.
+    void consume(std::size_t n) noexcept;
+    /// Appends every byte of other (owned copies; borrowed ranges stay borrowed).
+    void append_queue(const output_queue& other);
     /// Forgets every range; owned storage is kept for reuse.
     void clear() noexcept;
     void swap(output_queue& other) noexcept;
@@ -42,6 +46,7 @@ private:
     };
     std::string owned_;
     std::vector<range> ranges_;
+    std::size_t first_ = 0;  // ranges before this one were consumed
     std::size_t size_ = 0;
 };
 

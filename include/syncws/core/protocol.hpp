@@ -112,7 +112,10 @@ public:
     /// buffer itself, so the payload is not copied again. The region stays valid until the
     /// next call to a member function.
     receive_buffer prepare_receive();
-    /// Processes the n bytes read into the region from prepare_receive().
+    /// Processes the n bytes read into the region from prepare_receive(). n may be 0 (the
+    /// read timed out). Between the two calls, another thread may call the sending
+    /// functions and fail() (the blocking layer reads without holding its lock), but not
+    /// the receiving ones.
     void commit_receive(std::size_t n);
     /// The transport reached end of stream. Without a close handshake this is 1006.
     void receive_eof();

@@ -1,0 +1,667 @@
+#include "connection_engine.hpp"
+
+#include <sys/epoll.h>
+
+#include <algorithm>
+#include <atomic>
+#include <utility>
+
+#include "monitor.hpp"
+#include "syncws/core/random.hpp"
+
+namespace syncws::detail {
+
+namespace {
+
+// How long a connection may go without anybody waiting for input before the monitor starts
+// reading its socket. Short enough to answer a ping promptly, long enough that an echo loop
+// (recv, send, recv ...) never pays for registering with the monitor.
+constexpr clock::duration watch_delay = std::chrono::milliseconds(25);
+
+clock::time_point deadline_after(duration timeout) {
+    return timeout > duration::zero() ? clock::now() + timeout : no_deadline;
+}
+
+message_type type_of(const core::message_event& e) {
+    return e.text ? message_type::text : message_type::binary;
+}
+
+}  // namespace
+
+std::uint64_t next_connection_id() noexcept {
+    static std::atomic<std::uint64_t> next{1};
+    return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+connection_engine::connection_engine(std::unique_ptr<core::protocol> protocol,
+                                     std::unique_ptr<transport> stream,
+                                     connection_settings settings)
+    : id_(next_connection_id()),
+      settings_(std::move(settings)),
+      protocol_(std::move(protocol)),
+      stream_(std::move(stream)),
+      local_address_(stream_->local_address()),
+      remote_address_(stream_->remote_address()) {}
+
+connection_engine::~connection_engine() { stream_->abort(); }
+
+void connection_engine::log(log_level level, std::string_view text) const {
+    if (settings_.logger)
+        settings_.logger(level, text, id_);
+    else
+        log_to_stderr(level, text, id_);
+}
+
+clock::time_point connection_engine::send_deadline() const {
+    return deadline_after(settings_.send_timeout);
+}
+
+bool connection_engine::closed() const { return protocol_->current_state() == core::state::closed; }
+
+// ------------------------------------------------------------------ reading
+
+// Waits until done() holds, reading the socket when nobody else is. Returns false at the
+// deadline. Also returns once the connection is closed, whatever done() says.
+template <class Done>
+bool connection_engine::wait_for_input(lock& lk, clock::time_point deadline, Done done) {
+    ++waiting_;
+    stop_watching();  // the monitor must not compete with a thread that waits
+    struct leave {
+        connection_engine& self;
+        ~leave() {
+            if (--self.waiting_ == 0) self.idle_since_ = clock::now();
+        }
+    } on_exit{*this};
+
+    for (;;) {
+        if (done() || closed()) return true;
+        const clock::time_point now = clock::now();
+        if (close_deadline_ && now >= *close_deadline_) {
+            failure_ = "the peer did not complete the closing handshake in time";
+            abort_locked(lk);
+            continue;
+        }
+        if (now >= deadline) return false;
+        const clock::time_point until =
+            close_deadline_ ? std::min(deadline, *close_deadline_) : deadline;
+        // Backpressure: with whole messages waiting for the application, stop reading so
+        // that TCP pushes back on the peer. Without one, keep reading, or a message larger
+        // than max_queue could never complete.
+        const bool queue_full = complete_messages_ > 0 && queued_bytes_ >= settings_.max_queue;
+        if (reading_ || queue_full || transport_ended_) {
+            if (until == no_deadline)
+                changed_.wait(lk);
+            else
+                changed_.wait_until(lk, until);
+            continue;
+        }
+        read_once(lk, until);
+    }
+}
+
+// One read from the transport, with the lock released during the system call.
+void connection_engine::read_once(lock& lk, clock::time_point deadline) {
+    reading_ = true;
+    const core::receive_buffer region = protocol_->prepare_receive();
+    lk.unlock();
+    read_result result{read_status::timeout};
+    std::string error;
+    try {
+        result = stream_->read(region.data, region.size, deadline);
+    } catch (const std::exception& e) {
+        error = e.what();
+    }
+    lk.lock();
+    reading_ = false;
+    if (result.status == read_status::data) {
+        protocol_->commit_receive(result.size);
+    } else {
+        protocol_->commit_receive(0);
+        if (!error.empty() || result.status == read_status::eof || transport_ended_) {
+            if (!error.empty() && failure_.empty()) failure_ = error;
+            transport_ended(lk);
+        }
+    }
+    after_input(lk);
+    changed_.notify_all();
+}
+
+// The stream ended (or was aborted): the protocol learns it, and nothing is read again.
+void connection_engine::transport_ended(lock& lk) {
+    transport_ended_ = true;
+    stream_->abort();  // our direction ends too: the peer sees the end of the stream at once
+    if (reading_) return;  // the reader reports the end itself when its read returns
+    protocol_->receive_eof();
+    after_input(lk);
+    changed_.notify_all();
+}
+
+// After the protocol consumed input: hand out events, write its answers (pongs, close
+// echoes), and end the transport when it asks.
+void connection_engine::after_input(lock& lk) {
+    handle_events();
+    if (protocol_->close_expected() && !close_deadline_)
+        close_deadline_ = deadline_after(settings_.close_timeout);
+    // Once the stream has ended there is nothing to write to (and a thread that holds
+    // write_mutex_ may be the one that ended it).
+    if (!transport_ended_ &&
+        (protocol_->output_size() > 0 || unwritten_ ||
+         (protocol_->transport_close_requested() && !write_shut_))) {
+        try {
+            flush(lk, send_deadline());
+        } catch (const std::exception& e) {
+            if (failure_.empty()) failure_ = e.what();
+            abort_locked(lk);
+        }
+    }
+}
+
+void connection_engine::handle_events() {
+    while (auto e = protocol_->next_event()) {
+        if (auto* m = std::get_if<core::message_event>(&*e)) {
+            queued_bytes_ += m->data.size();
+            if (m->fin) ++complete_messages_;
+            queue_.push_back(std::move(*m));
+        } else if (auto* pong = std::get_if<core::pong_event>(&*e)) {
+            if (!pong->acknowledged_ping) continue;
+            const std::uint64_t acknowledged = *pong->acknowledged_ping;
+            const clock::time_point now = clock::now();
+            // Every ping up to the acknowledged one counts as answered (RFC 6455 §5.5.3).
+            while (!pongs_.empty() && pongs_.front().first <= acknowledged) {
+                pongs_.front().second->latency = now - pongs_.front().second->sent;
+                pongs_.pop_front();
+            }
+            if (keepalive_ping_ && *keepalive_ping_ <= acknowledged) keepalive_ping_.reset();
+        } else if (auto* request = std::get_if<core::http_request>(&*e)) {
+            request_ = std::move(*request);
+            handshake_event_ = true;
+        } else if (auto* response = std::get_if<core::http_response>(&*e)) {
+            response_ = std::move(*response);
+            handshake_event_ = true;
+        } else if (auto* close = std::get_if<core::close_event>(&*e)) {
+            log(log_level::debug, "received close frame " + close->frame.to_string());
+        }
+    }
+}
+
+// ------------------------------------------------------------------ writing
+
+// Writes what the protocol queued, in order. Requires write_mutex_ held by the caller and
+// mutex_ held through lk; mutex_ is released during the blocking write.
+void connection_engine::write_pending(lock& lk, clock::time_point deadline) {
+    for (;;) {
+        if (pending_.empty()) {
+            protocol_->take_output(pending_);
+        } else if (protocol_->output_size() > 0) {
+            core::output_queue more;
+            protocol_->take_output(more);
+            pending_.append_queue(more);
+        }
+        if (pending_.empty()) break;
+        pieces_.clear();
+        pending_.gather(pieces_);
+        unwritten_ = false;
+        lk.unlock();
+        try {
+            stream_->write(pieces_, deadline);
+        } catch (...) {
+            pending_.clear();
+            lk.lock();
+            throw;
+        }
+        pending_.clear();
+        lk.lock();
+    }
+    if (protocol_->transport_close_requested() && !write_shut_ && !transport_ended_) {
+        write_shut_ = true;
+        stream_->shutdown_write();
+    }
+}
+
+void connection_engine::flush(lock& lk, clock::time_point deadline) {
+    lk.unlock();
+    std::unique_lock<std::mutex> writing(write_mutex_);
+    lk.lock();
+    write_pending(lk, deadline);
+}
+
+// The monitor's way to write: never blocks. If another thread holds the write lock, that
+// thread writes our bytes too (write_pending takes everything the protocol queued); bytes
+// the socket cannot take now stay in pending_ for the next attempt.
+void connection_engine::try_flush(lock& lk) {
+    std::unique_lock<std::mutex> writing(write_mutex_, std::try_to_lock);
+    if (!writing) return;
+    if (protocol_->output_size() > 0) {
+        core::output_queue more;
+        protocol_->take_output(more);
+        pending_.append_queue(more);
+    }
+    if (!pending_.empty()) {
+        pieces_.clear();
+        pending_.gather(pieces_);
+        try {
+            pending_.consume(stream_->try_write(pieces_));
+        } catch (const std::exception& e) {
+            pending_.clear();
+            if (failure_.empty()) failure_ = e.what();
+            abort_locked(lk);
+            return;
+        }
+    }
+    unwritten_ = !pending_.empty();
+    if (!unwritten_ && protocol_->transport_close_requested() && !write_shut_ && !transport_ended_) {
+        write_shut_ = true;
+        stream_->shutdown_write();
+    }
+}
+
+void connection_engine::check_can_send(lock& lk) {
+    if (protocol_->current_state() != core::state::open) raise_closed(lk);
+}
+
+void connection_engine::send_data(message_type type, std::string_view data, bool fin,
+                                  bool continuation) {
+    const clock::time_point deadline = send_deadline();
+    std::unique_lock<std::mutex> writing(write_mutex_);
+    lock lk(mutex_);
+    // A fragmented message in progress belongs to the thread that started it; other
+    // threads' messages wait until it ends, within their send deadline.
+    const auto mine = [&] {
+        return !sending_fragments_ || fragment_sender_ == std::this_thread::get_id() || closed();
+    };
+    while (!mine()) {
+        writing.unlock();
+        if (!changed_.wait_until(lk, deadline, mine))
+            throw timeout_error("timed out waiting for another thread's fragmented message to end");
+        lk.unlock();  // write_mutex_ comes first
+        writing.lock();
+        lk.lock();
+    }
+    check_can_send(lk);
+    if (continuation)
+        protocol_->send_continuation(data, fin);
+    else if (type == message_type::text)
+        protocol_->send_text(data, fin);
+    else
+        protocol_->send_binary(data, fin);
+    sending_fragments_ = !fin;
+    fragment_sender_ = std::this_thread::get_id();
+    try {
+        write_pending(lk, deadline);
+    } catch (const timeout_error&) {
+        failure_ = "timed out sending: the peer did not read for " +
+                   std::to_string(std::chrono::duration_cast<std::chrono::seconds>(settings_.send_timeout).count()) + " s";
+        protocol_->fail(core::close_code::abnormal_closure, failure_);
+        abort_locked(lk);
+        throw timeout_error(failure_ + "; the connection was closed");
+    } catch (const std::exception& e) {
+        if (failure_.empty()) failure_ = e.what();
+        abort_locked(lk);
+        raise_closed(lk);
+    }
+    if (fin) changed_.notify_all();
+}
+
+void connection_engine::send_fragment(message_type type, std::string_view data, bool fin) {
+    bool continuation;
+    {
+        lock lk(mutex_);
+        continuation = sending_fragments_ && fragment_sender_ == std::this_thread::get_id();
+    }
+    send_data(type, data, fin, continuation);
+}
+
+std::shared_ptr<pong_state> connection_engine::ping(std::string_view payload) {
+    std::unique_lock<std::mutex> writing(write_mutex_);
+    lock lk(mutex_);
+    check_can_send(lk);
+    std::string random;
+    if (payload.empty()) {
+        random.resize(4);
+        core::random_bytes(random.data(), random.size());
+        payload = random;
+    }
+    const std::uint64_t id = protocol_->send_ping(payload);
+    auto state = std::make_shared<pong_state>();
+    state->sent = clock::now();
+    pongs_.emplace_back(id, state);
+    write_pending(lk, send_deadline());
+    return state;
+}
+
+duration connection_engine::wait_pong(const std::shared_ptr<pong_state>& state,
+                                      clock::time_point deadline) {
+    lock lk(mutex_);
+    wait_for_input(lk, deadline, [&] { return state->latency.has_value(); });
+    if (state->latency) return *state->latency;
+    if (closed()) raise_closed(lk);
+    throw timeout_error("no pong received in time");
+}
+
+bool connection_engine::pong_ready(const std::shared_ptr<pong_state>& state) const {
+    lock lk(mutex_);
+    return state->latency.has_value();
+}
+
+void connection_engine::pong(std::string_view payload) {
+    std::unique_lock<std::mutex> writing(write_mutex_);
+    lock lk(mutex_);
+    check_can_send(lk);
+    protocol_->send_pong(payload);
+    write_pending(lk, send_deadline());
+}
+
+// ------------------------------------------------------------------ receiving
+
+std::optional<fragment> connection_engine::receive_fragment(clock::time_point deadline) {
+    lock lk(mutex_);
+    if (receiving_)
+        throw concurrency_error("another thread is already receiving on this connection; "
+                                "only one thread may call recv() at a time");
+    receiving_ = true;
+    struct leave {
+        bool& flag;
+        ~leave() { flag = false; }
+    } on_exit{receiving_};
+
+    if (!wait_for_input(lk, deadline, [&] { return !queue_.empty(); })) return std::nullopt;
+    if (queue_.empty()) raise_closed(lk);
+    core::message_event& front = queue_.front();
+    fragment f{type_of(front), std::move(front.data), front.fin};
+    queued_bytes_ -= f.data.size();
+    if (f.fin) --complete_messages_;
+    queue_.pop_front();
+    partial_message_ = !f.fin;
+    changed_.notify_all();
+    return f;
+}
+
+std::optional<message> connection_engine::receive_message(clock::time_point deadline) {
+    lock lk(mutex_);
+    if (receiving_)
+        throw concurrency_error("another thread is already receiving on this connection; "
+                                "only one thread may call recv() at a time");
+    if (partial_message_)
+        throw invalid_state("recv_fragment() handed out part of a message; receive the rest "
+                            "of it with recv_fragment() before calling recv()");
+    receiving_ = true;
+    struct leave {
+        bool& flag;
+        ~leave() { flag = false; }
+    } on_exit{receiving_};
+
+    if (!wait_for_input(lk, deadline, [&] { return complete_messages_ > 0; })) return std::nullopt;
+    if (complete_messages_ == 0) raise_closed(lk);
+    // The first fragment's buffer becomes the message: a single-frame message is not copied.
+    message m{type_of(queue_.front()), std::move(queue_.front().data)};
+    bool fin = queue_.front().fin;
+    queue_.pop_front();
+    queued_bytes_ -= m.data.size();
+    while (!fin) {
+        core::message_event& next = queue_.front();
+        m.data += next.data;
+        queued_bytes_ -= next.data.size();
+        fin = next.fin;
+        queue_.pop_front();
+    }
+    --complete_messages_;
+    changed_.notify_all();
+    return m;
+}
+
+// ------------------------------------------------------------------ closing
+
+void connection_engine::close(std::uint16_t code, std::string_view reason) {
+    {
+        std::unique_lock<std::mutex> writing(write_mutex_);
+        lock lk(mutex_);
+        if (protocol_->current_state() == core::state::open) {
+            protocol_->send_close(code, reason);
+            close_deadline_ = deadline_after(settings_.close_timeout);
+            try {
+                write_pending(lk, send_deadline());
+            } catch (const std::exception& e) {
+                if (failure_.empty()) failure_ = e.what();
+                abort_locked(lk);
+            }
+        } else if (protocol_->current_state() == core::state::connecting) {
+            abort_locked(lk);
+        }
+        changed_.notify_all();
+    }
+    lock lk(mutex_);
+    if (!close_deadline_) close_deadline_ = deadline_after(settings_.close_timeout);
+    wait_for_input(lk, no_deadline, [&] { return closed(); });
+}
+
+void connection_engine::abort() noexcept {
+    lock lk(mutex_);
+    abort_locked(lk);
+}
+
+void connection_engine::abort_locked(lock& lk) noexcept {
+    stream_->abort();
+    if (!transport_ended_) {
+        try {
+            transport_ended(lk);
+        } catch (...) {
+        }
+    }
+    changed_.notify_all();
+}
+
+[[noreturn]] void connection_engine::raise_closed(lock& lk) {
+    (void)lk;
+    if (protocol_->current_state() == core::state::closed || protocol_->close_sent() ||
+        protocol_->close_received())
+        protocol_->raise_closed();
+    throw invalid_state("the connection is " + std::string(core::to_string(protocol_->current_state())));
+}
+
+// ------------------------------------------------------------------ state
+
+core::state connection_engine::state() const {
+    lock lk(mutex_);
+    return protocol_->current_state();
+}
+
+std::optional<core::close_frame> connection_engine::close_sent() const {
+    lock lk(mutex_);
+    return protocol_->close_sent();
+}
+
+std::optional<core::close_frame> connection_engine::close_received() const {
+    lock lk(mutex_);
+    return protocol_->close_received();
+}
+
+std::optional<std::string> connection_engine::subprotocol() const {
+    lock lk(mutex_);
+    return subprotocol_;
+}
+
+// ------------------------------------------------------------------ handshake
+
+void connection_engine::run_client_handshake(const core::http_request& request,
+                                             clock::time_point deadline) {
+    auto& client = static_cast<core::client_protocol&>(*protocol_);
+    lock lk(mutex_);
+    request_ = request;
+    client.send_request(request);
+    try {
+        flush(lk, deadline);
+    } catch (const timeout_error&) {
+        abort_locked(lk);
+        throw timeout_error("timed out sending the opening handshake");
+    }
+    if (!wait_for_input(lk, deadline, [&] { return handshake_event_ || client.handshake_error(); })) {
+        abort_locked(lk);
+        throw timeout_error("timed out waiting for the server's handshake response");
+    }
+    if (client.handshake_error()) {
+        abort_locked(lk);
+        std::rethrow_exception(client.handshake_error());
+    }
+    if (protocol_->current_state() != core::state::open) {
+        abort_locked(lk);
+        throw invalid_handshake("the connection closed during the opening handshake" +
+                                    (failure_.empty() ? std::string() : ": " + failure_),
+                                0);
+    }
+    subprotocol_ = client.handshake_result().subprotocol;
+    lk.unlock();
+    start_monitoring();
+}
+
+bool connection_engine::run_server_handshake(
+    clock::time_point deadline,
+    const std::function<core::http_response(core::server_protocol&, const core::http_request&)>&
+        respond) {
+    auto& server = static_cast<core::server_protocol&>(*protocol_);
+    lock lk(mutex_);
+    const bool in_time =
+        wait_for_input(lk, deadline, [&] { return handshake_event_ || server.handshake_error(); });
+    if (!in_time || !handshake_event_) {
+        if (!in_time) log(log_level::info, "opening handshake timed out");
+        else if (server.handshake_error()) {
+            try {
+                std::rethrow_exception(server.handshake_error());
+            } catch (const std::exception& e) {
+                log(log_level::info, std::string("invalid opening request: ") + e.what());
+            }
+        }
+        abort_locked(lk);
+        return false;
+    }
+    // The user's hooks run without the lock: they may take their time.
+    lk.unlock();
+    core::http_response response = respond(server, request_);
+    lk.lock();
+    response_ = response;
+    server.send_response(response);
+    try {
+        flush(lk, send_deadline());
+    } catch (const std::exception& e) {
+        log(log_level::info, std::string("cannot send the handshake response: ") + e.what());
+        abort_locked(lk);
+        return false;
+    }
+    if (protocol_->current_state() != core::state::open) {
+        // Let the client read the response before the connection goes: wait briefly for
+        // its end of stream instead of resetting the connection under it.
+        close_deadline_ = deadline_after(std::min<duration>(settings_.close_timeout, std::chrono::seconds(1)));
+        wait_for_input(lk, no_deadline, [&] { return transport_ended_; });
+        abort_locked(lk);
+        return false;
+    }
+    subprotocol_ = server.subprotocol();
+    lk.unlock();
+    start_monitoring();
+    return true;
+}
+
+// ------------------------------------------------------------------ monitor
+
+void connection_engine::start_monitoring() {
+    {
+        lock lk(mutex_);
+        last_ping_ = idle_since_ = clock::now();
+    }
+    monitor_connection(shared_from_this());
+}
+
+void connection_engine::stop_watching() {
+    if (watch_fd_ < 0) return;
+    ::epoll_ctl(watch_fd_, EPOLL_CTL_DEL, stream_->native_handle(), nullptr);
+    watch_fd_ = -1;
+}
+
+bool connection_engine::on_tick(clock::time_point now, int epoll_fd) {
+    lock lk(mutex_);
+    if (closed()) {
+        stop_watching();
+        return false;
+    }
+    if (close_deadline_ && now >= *close_deadline_ && waiting_ == 0) {
+        failure_ = "the peer did not complete the closing handshake in time";
+        abort_locked(lk);
+        stop_watching();
+        return false;
+    }
+    if (settings_.ping_interval > duration::zero() &&
+        protocol_->current_state() == core::state::open) {
+        if (keepalive_ping_ && settings_.ping_timeout > duration::zero() &&
+            now - last_ping_ >= settings_.ping_timeout) {
+            failure_ = "keepalive ping timeout: no pong within " +
+                       std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          settings_.ping_timeout).count()) + " ms";
+            log(log_level::warning, failure_);
+            protocol_->fail(core::close_code::internal_error, "keepalive ping timeout");
+            try_flush(lk);
+            abort_locked(lk);
+            stop_watching();
+            return false;
+        }
+        if (!keepalive_ping_ && now - last_ping_ >= settings_.ping_interval) {
+            char payload[4];
+            core::random_bytes(payload, sizeof payload);
+            keepalive_ping_ = protocol_->send_ping(std::string_view(payload, sizeof payload));
+            last_ping_ = now;
+            try_flush(lk);
+        }
+    }
+    if (unwritten_ || protocol_->output_size() > 0) try_flush(lk);
+    // Nobody has waited for input for a while: watch the socket so that pings are answered
+    // and a close completes while the application is busy.
+    const bool queue_full = complete_messages_ > 0 && queued_bytes_ >= settings_.max_queue;
+    if (waiting_ == 0 && watch_fd_ < 0 && !queue_full && !transport_ended_ &&
+        now - idle_since_ >= watch_delay) {
+        epoll_event event{};
+        event.events = EPOLLIN | EPOLLRDHUP;
+        event.data.ptr = this;
+        if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, stream_->native_handle(), &event) == 0)
+            watch_fd_ = epoll_fd;
+    } else if (queue_full) {
+        stop_watching();
+    }
+    return true;
+}
+
+void connection_engine::on_readable() {
+    lock lk(mutex_);
+    if (watch_fd_ < 0 || waiting_ > 0 || reading_ || transport_ended_) return;
+    if (complete_messages_ > 0 && queued_bytes_ >= settings_.max_queue) {
+        stop_watching();  // backpressure: the application must take messages first
+        return;
+    }
+    const core::receive_buffer region = protocol_->prepare_receive();
+    read_result result{read_status::would_block};
+    try {
+        result = stream_->try_read(region.data, region.size);
+    } catch (const std::exception& e) {
+        if (failure_.empty()) failure_ = e.what();
+        result.status = read_status::eof;
+    }
+    if (result.status == read_status::data) {
+        protocol_->commit_receive(result.size);
+    } else {
+        protocol_->commit_receive(0);
+        if (result.status == read_status::eof) {
+            stop_watching();
+            transport_ended_ = true;
+            protocol_->receive_eof();
+        }
+    }
+    // Like after_input(), but the monitor never blocks on a write.
+    handle_events();
+    if (protocol_->close_expected() && !close_deadline_)
+        close_deadline_ = deadline_after(settings_.close_timeout);
+    try_flush(lk);
+    if (closed()) {
+        stop_watching();
+        stream_->abort();
+    }
+    changed_.notify_all();
+}
+
+}  // namespace syncws::detail

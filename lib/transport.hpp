@@ -1,0 +1,59 @@
+// The byte stream under a connection: TCP, Unix socket, and (later) TLS. Internal.
+//
+// Every blocking call takes a deadline, because Asio's synchronous operations have none:
+// on EAGAIN they wait forever. Implementations therefore use the socket's native handle
+// with SO_RCVTIMEO / SO_SNDTIMEO (one system call per read on the fast path) and
+// MSG_DONTWAIT for the monitor thread, which must never block.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace syncws::detail {
+
+using clock = std::chrono::steady_clock;
+/// No deadline.
+inline constexpr clock::time_point no_deadline = clock::time_point::max();
+
+/// Outcome of a read.
+enum class read_status { data, eof, timeout, would_block };
+
+struct read_result {
+    read_status status;
+    std::size_t size = 0;  ///< bytes read, for read_status::data
+};
+
+/// A connected byte stream.
+/// Thread-safety: one reader and one writer may run at the same time (from two threads);
+/// abort() may be called from any thread at any time and wakes both.
+class transport {
+public:
+    virtual ~transport() = default;
+
+    /// Reads up to size bytes, blocking until at least one arrives, the stream ends, or the
+    /// deadline passes. Throws syncws::error on a network error (reset, TLS failure).
+    virtual read_result read(char* buffer, std::size_t size, clock::time_point deadline) = 0;
+    /// Reads what is available without blocking (would_block when nothing is).
+    virtual read_result try_read(char* buffer, std::size_t size) = 0;
+    /// Writes every piece, in order, blocking until done. Throws timeout_error when the
+    /// deadline passes first (the stream is then unusable), syncws::error on a network error.
+    virtual void write(const std::vector<std::string_view>& pieces, clock::time_point deadline) = 0;
+    /// Writes what it can without blocking; returns how many bytes left (0 when the socket
+    /// buffer is full). For the monitor thread, which must never block.
+    virtual std::size_t try_write(const std::vector<std::string_view>& pieces) = 0;
+    /// Ends our direction of the stream (TCP FIN; TLS close_notify then FIN).
+    virtual void shutdown_write() noexcept = 0;
+    /// Stops all I/O at once: blocked reads and writes return (eof / error). Idempotent.
+    virtual void abort() noexcept = 0;
+    /// The socket's file descriptor, for the monitor's readiness polling.
+    virtual int native_handle() const noexcept = 0;
+    /// "127.0.0.1:8765", "[::1]:8765" or a Unix socket path.
+    virtual std::string local_address() const = 0;
+    virtual std::string remote_address() const = 0;
+};
+
+}  // namespace syncws::detail

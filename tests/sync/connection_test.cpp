@@ -1,0 +1,437 @@
+#include <doctest.h>
+
+#include <atomic>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "loopback.hpp"
+
+using namespace std::chrono_literals;
+using syncws::message_type;
+using test::connect_pair;
+
+TEST_SUITE("blocking connection: messages") {
+
+TEST_CASE("text and binary messages of every size cross in both directions with their type") {
+    auto [client, server] = connect_pair();
+    for (std::size_t size : {0u, 1u, 125u, 126u, 65535u, 65536u, 1u << 20}) {
+        CAPTURE(size);
+        std::string payload(size, '\0');
+        for (std::size_t i = 0; i < size; ++i) payload[i] = static_cast<char>('a' + i % 26);
+        client.send(payload);
+        syncws::message m = server.recv();
+        CHECK(m.is_text());
+        CHECK(m.data == payload);
+        server.send(syncws::binary(payload));
+        m = client.recv();
+        CHECK(m.is_binary());
+        CHECK(m.data == payload);
+    }
+}
+
+TEST_CASE("recv with a timeout returns nothing when nothing came and the connection stays usable") {
+    auto [client, server] = connect_pair();
+    CHECK_FALSE(client.recv(50ms).has_value());
+    server.send("later");
+    const auto m = client.recv(10s);
+    REQUIRE(m);
+    CHECK(m->data == "later");
+}
+
+TEST_CASE("sending text that is not UTF-8 throws protocol_error and the connection stays open") {
+    auto [client, server] = connect_pair();
+    CHECK_THROWS_AS(client.send(std::string("\xff")), syncws::protocol_error);
+    client.send("fine");
+    CHECK(server.recv().data == "fine");
+}
+
+TEST_CASE("a message sent as parts or fragment by fragment arrives whole") {
+    auto [client, server] = connect_pair();
+    client.send_fragments({"Hel", "lo", ""}, message_type::text);
+    CHECK(server.recv().data == "Hello");
+    client.send_fragment("a", false, message_type::binary);
+    client.send_fragment("b", false);
+    client.send_fragment("c", true);
+    const auto m = server.recv();
+    CHECK(m.is_binary());
+    CHECK(m.data == "abc");
+}
+
+TEST_CASE("recv_fragment hands out each fragment as it arrives") {
+    auto [client, server] = connect_pair();
+    client.send_fragment("first", false);
+    auto f = server.recv_fragment();
+    CHECK(f.data == "first");
+    CHECK_FALSE(f.fin);
+    CHECK_THROWS_AS(server.recv(), syncws::invalid_state);  // half a message was handed out
+    client.send_fragment("last", true);
+    f = server.recv_fragment();
+    CHECK(f.data == "last");
+    CHECK(f.fin);
+    client.send("next");
+    CHECK(server.recv().data == "next");
+}
+
+TEST_CASE("iterating over a connection yields messages until a clean close") {
+    auto [client, server] = connect_pair();
+    std::thread peer([&client = client] {
+        client.send("one");
+        client.send("two");
+        client.close();
+    });
+    std::vector<std::string> seen;
+    for (auto& m : server) seen.push_back(m.data);
+    peer.join();
+    CHECK(seen == std::vector<std::string>{"one", "two"});
+}
+
+TEST_CASE("the connection reports its handshake, addresses, state and id") {
+    auto [client, server] = connect_pair();
+    CHECK(client.state() == syncws::core::state::open);
+    CHECK(client.request().target == "/test");
+    CHECK(client.response().status == 101);
+    CHECK(server.request().headers.get("User-Agent") == "syncws/" SYNCWS_VERSION);
+    CHECK(client.remote_address() == server.local_address());
+    CHECK(client.local_address() == server.remote_address());
+    CHECK(client.id() != server.id());
+    CHECK_FALSE(client.subprotocol());
+}
+
+TEST_CASE("IPv6 loopback works") {
+    auto [client, server] = connect_pair(syncws::connection_settings(), syncws::client_options(), "::1");
+    client.send("over v6");
+    CHECK(server.recv().data == "over v6");
+    CHECK(client.remote_address().front() == '[');
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("blocking connection: closing") {
+
+TEST_CASE("a close started by the client is clean on both sides") {
+    auto [client, server] = connect_pair();
+    auto server_side = std::async(std::launch::async, [&server = server] {
+        try {
+            server.recv();
+        } catch (const syncws::connection_closed_ok& e) {
+            return e.code();
+        }
+        return std::uint16_t{0};
+    });
+    client.close(1000, "bye");
+    CHECK(client.state() == syncws::core::state::closed);
+    CHECK(client.close_code() == 1000);
+    CHECK(client.close_reason() == "bye");  // echoed
+    CHECK(server_side.get() == 1000);
+    CHECK(server.close_received()->reason == "bye");
+}
+
+TEST_CASE("a close started by the server is clean on both sides") {
+    auto [client, server] = connect_pair();
+    auto client_side = std::async(std::launch::async, [&client = client] {
+        try {
+            client.recv();
+        } catch (const syncws::connection_closed_ok& e) {
+            return std::string(e.what());
+        }
+        return std::string();
+    });
+    server.close(1001, "restart");
+    CHECK(client_side.get() == "received 1001 (going away) restart; then sent 1001 (going away) restart");
+    CHECK(server.state() == syncws::core::state::closed);
+}
+
+TEST_CASE("close from another thread wakes a blocked recv promptly") {
+    auto [client, server] = connect_pair();
+    auto receiver = std::async(std::launch::async, [&client = client] {
+        try {
+            client.recv();
+        } catch (const syncws::connection_closed&) {
+            return true;
+        }
+        return false;
+    });
+    std::this_thread::sleep_for(50ms);  // let recv block first (not required for correctness)
+    test::bounded([&client = client] { client.close(); });
+    REQUIRE(receiver.wait_for(10s) == std::future_status::ready);
+    CHECK(receiver.get());
+}
+
+TEST_CASE("a peer that never answers the close is given up at close_timeout") {
+    test::raw_server peer;
+    std::thread accept([&] { peer.accept_and_handshake(); });
+    syncws::client_options options;
+    options.settings.close_timeout = 200ms;
+    auto client = syncws::connect(peer.uri(), options);
+    accept.join();
+    test::bounded([&] { client.close(); });
+    CHECK(client.state() == syncws::core::state::closed);
+    CHECK(client.close_code() == 1006);
+}
+
+TEST_CASE("a peer that vanishes mid-message gives 1006 to the thread in recv") {
+    test::raw_server peer;
+    std::thread accept([&] { peer.accept_and_handshake(); });
+    auto client = syncws::connect(peer.uri());
+    accept.join();
+    peer.write(test::server_frame(syncws::core::opcode::binary, std::string(1000, 'x')).substr(0, 500));
+    peer.vanish();
+    try {
+        test::bounded([&] { return client.recv(); });
+        FAIL("recv returned a message");
+    } catch (const syncws::connection_closed_error& e) {
+        CHECK(e.code() == 1006);
+        CHECK(std::string(e.what()).find("lost") != std::string::npos);
+    }
+}
+
+TEST_CASE("destroying an open connection closes it cleanly") {
+    auto pair = connect_pair();
+    auto server_side = std::async(std::launch::async, [&server = pair.server] {
+        try {
+            server.recv();
+        } catch (const syncws::connection_closed_ok& e) {
+            return e.code();
+        }
+        return std::uint16_t{0};
+    });
+    { syncws::client_connection gone = std::move(pair.client); }
+    CHECK(server_side.get() == 1000);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("blocking connection: threads") {
+
+TEST_CASE("a second concurrent recv throws concurrency_error") {
+    auto [client, server] = connect_pair();
+    auto first = std::async(std::launch::async, [&client = client] { return client.recv(); });
+    std::this_thread::sleep_for(50ms);
+    bool refused = false;
+    for (int i = 0; i < 200 && !refused; ++i) {
+        try {
+            client.recv(1ms);
+        } catch (const syncws::concurrency_error&) {
+            refused = true;
+        }
+        std::this_thread::sleep_for(5ms);
+    }
+    CHECK(refused);
+    server.send("for the first");
+    CHECK(first.get().data == "for the first");
+}
+
+TEST_CASE("8 sender threads and 1 receiver deliver every message intact and in per-thread order") {
+    auto [client, server] = connect_pair();
+    constexpr int threads = 8, per_thread = 500;
+    std::thread echo([&server = server] {
+        try {
+            for (auto& m : server) server.send(m);
+        } catch (const syncws::connection_closed&) {
+        }
+    });
+    std::vector<std::thread> senders;
+    for (int t = 0; t < threads; ++t)
+        senders.emplace_back([&client = client, t] {
+            std::mt19937 random(static_cast<unsigned>(t));
+            for (int i = 0; i < per_thread; ++i) {
+                std::string m = std::to_string(t) + ":" + std::to_string(i) + ":";
+                m.append(random() % 3000, static_cast<char>('a' + t));
+                if (i % 50 == 0) client.ping();
+                client.send(m);
+            }
+        });
+    std::map<int, int> next;
+    for (int received = 0; received < threads * per_thread; ++received) {
+        const std::string m = client.recv().data;
+        const int t = std::stoi(m);
+        const int i = std::stoi(m.substr(m.find(':') + 1));
+        CHECK(next[t] == i);
+        next[t] = i + 1;
+        CHECK(m.find_first_not_of(static_cast<char>('a' + t), m.rfind(':') + 1) == std::string::npos);
+    }
+    for (auto& s : senders) s.join();
+    client.close();
+    echo.join();
+}
+
+TEST_CASE("random closes while threads send and receive end every thread without a crash") {
+    for (int round = 0; round < 10; ++round) {
+        auto [client, server] = connect_pair();
+        std::atomic<bool> stop{false};
+        std::thread echo([&server = server] {
+            try {
+                for (auto& m : server) server.send(m);
+            } catch (const syncws::error&) {
+            }
+        });
+        std::vector<std::thread> senders;
+        for (int t = 0; t < 8; ++t)
+            senders.emplace_back([&client = client, &stop] {
+                try {
+                    while (!stop) client.send("payload");
+                } catch (const syncws::error&) {
+                }
+            });
+        std::thread receiver([&client = client] {
+            try {
+                for (;;) client.recv();
+            } catch (const syncws::error&) {
+            }
+        });
+        std::this_thread::sleep_for(std::chrono::milliseconds(5 * round));
+        if (round % 2) client.close(); else server.close(1001);
+        stop = true;
+        for (auto& s : senders) s.join();
+        receiver.join();
+        client.close();
+        echo.join();
+        CHECK(client.state() == syncws::core::state::closed);
+    }
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("blocking connection: ping, keepalive, responsiveness") {
+
+TEST_CASE("ping reports the round-trip time once the pong arrives") {
+    auto [client, server] = connect_pair();
+    std::thread reader([&server = server] {
+        try {
+            server.recv();
+        } catch (const syncws::error&) {
+        }
+    });
+    auto waiter = client.ping("hello?");
+    const auto latency = waiter.wait(10s);
+    CHECK(waiter.ready());
+    CHECK(latency > syncws::duration::zero());
+    client.close();
+    reader.join();
+}
+
+TEST_CASE("a connection whose application never calls recv still answers a ping within 100 ms") {
+    auto [client, server] = connect_pair();
+    std::this_thread::sleep_for(100ms);  // the server side has been idle: the monitor watches it
+    auto waiter = client.ping();
+    CHECK(waiter.wait(100ms) > syncws::duration::zero());
+}
+
+TEST_CASE("a close from the peer completes while the application is busy elsewhere") {
+    auto [client, server] = connect_pair();
+    test::bounded([&client = client] { client.close(1000, "done"); });
+    CHECK(client.close_code() == 1000);
+    CHECK(server.state() == syncws::core::state::closed);
+}
+
+TEST_CASE("keepalive fails the connection with 1011 when the peer stops answering pings") {
+    test::raw_server peer;
+    std::thread accept([&] { peer.accept_and_handshake(); });
+    syncws::client_options options;
+    options.settings.ping_interval = 100ms;
+    options.settings.ping_timeout = 100ms;
+    auto client = syncws::connect(peer.uri(), options);
+    accept.join();
+    try {
+        test::bounded([&] { return client.recv(); });
+        FAIL("recv returned");
+    } catch (const syncws::connection_closed_error& e) {
+        REQUIRE(e.sent());
+        CHECK(e.sent()->code == 1011);
+        CHECK(e.sent()->reason == "keepalive ping timeout");
+    }
+}
+
+TEST_CASE("keepalive keeps a healthy idle connection open") {
+    syncws::client_options options;
+    options.settings.ping_interval = 50ms;
+    options.settings.ping_timeout = 1s;
+    auto [client, server] = connect_pair(syncws::connection_settings(), options);
+    std::this_thread::sleep_for(400ms);
+    CHECK(client.state() == syncws::core::state::open);
+    client.send("still here");
+    CHECK(server.recv().data == "still here");
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("blocking connection: deadlines and backpressure") {
+
+TEST_CASE("a peer that never reads makes send fail at send_timeout and fails the connection") {
+    test::raw_server peer;
+    std::thread accept([&] { peer.accept_and_handshake(); });
+    syncws::client_options options;
+    options.settings.send_timeout = 300ms;
+    auto client = syncws::connect(peer.uri(), options);
+    accept.join();
+    const std::string chunk(1 << 20, 'x');
+    bool timed_out = false;
+    test::bounded([&] {
+        try {
+            for (int i = 0; i < 1000; ++i) client.send(syncws::binary(chunk));
+        } catch (const syncws::timeout_error&) {
+            timed_out = true;
+        }
+    });
+    CHECK(timed_out);
+    CHECK_THROWS_AS(client.send("after"), syncws::connection_closed);
+}
+
+TEST_CASE("a fast sender and a slow receiver keep the receiver's buffer bounded") {
+    syncws::client_options options;
+    options.settings.max_queue = 1 << 20;
+    options.settings.send_timeout = 60s;
+    auto [client, server] = connect_pair(syncws::connection_settings(), options);
+    const std::string chunk(64 * 1024, 'q');
+    constexpr int total = 4096;  // 256 MiB if nothing pushed back
+    std::atomic<int> sent{0};
+    std::thread sender([&server = server, &chunk, &sent] {
+        for (int i = 0; i < total; ++i) {
+            server.send(syncws::binary(chunk));
+            ++sent;
+        }
+    });
+    std::this_thread::sleep_for(1s);  // the client takes nothing meanwhile
+    // max_queue plus what the kernel buffers on both ends; far below 256 MiB.
+    CHECK(sent.load() * chunk.size() < 64u * 1024 * 1024);
+    for (int i = 0; i < total; ++i) REQUIRE(client.recv(30s)->data.size() == chunk.size());
+    sender.join();
+}
+
+TEST_CASE("connect to a port where nobody listens fails with a clear error") {
+    asio::ip::tcp::acceptor probe(test::io(), {asio::ip::make_address("127.0.0.1"), 0});
+    const auto port = probe.local_endpoint().port();
+    probe.close();
+    try {
+        syncws::connect("ws://127.0.0.1:" + std::to_string(port) + "/");
+        FAIL("connect succeeded");
+    } catch (const syncws::error& e) {
+        CHECK(std::string(e.what()).find("cannot connect to 127.0.0.1:" + std::to_string(port)) != std::string::npos);
+        CHECK(std::string(e.what()).find("refused") != std::string::npos);
+    }
+}
+
+TEST_CASE("a server that accepts but never answers the handshake makes connect time out") {
+    asio::ip::tcp::acceptor silent(test::io(), {asio::ip::make_address("127.0.0.1"), 0});
+    syncws::client_options options;
+    options.settings.open_timeout = 200ms;
+    const std::string uri = "ws://127.0.0.1:" + std::to_string(silent.local_endpoint().port()) + "/";
+    CHECK_THROWS_AS(test::bounded([&] { return syncws::connect(uri, options); }), syncws::timeout_error);
+}
+
+TEST_CASE("a ping whose pong never comes times out and the connection stays usable") {
+    test::raw_server peer;
+    std::thread accept([&] { peer.accept_and_handshake(); });
+    auto client = syncws::connect(peer.uri());
+    accept.join();
+    auto waiter = client.ping();
+    CHECK_THROWS_AS(waiter.wait(100ms), syncws::timeout_error);
+    CHECK(client.state() == syncws::core::state::open);
+    peer.write(test::server_frame(syncws::core::opcode::text, "still works"));
+    CHECK(client.recv(10s)->data == "still works");
+}
+
+}  // TEST_SUITE

@@ -1,0 +1,116 @@
+// Test fixtures for the blocking layer on real loopback sockets: a connected pair of our own
+// client and server connections, and a raw peer that misbehaves on purpose.
+#pragma once
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <future>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include <asio.hpp>
+
+#include "../../lib/connection_engine.hpp"
+#include "../../lib/socket_transport.hpp"
+#include "syncws/syncws.hpp"
+
+namespace test {
+
+using namespace std::chrono_literals;
+
+inline asio::io_context& io() {
+    static asio::io_context context;
+    return context;
+}
+
+/// A client connected to a server-side connection in the same process, over 127.0.0.1 (or
+/// ::1). The server side is built from the engine directly, so these tests do not depend on
+/// syncws::server.
+struct connected_pair {
+    syncws::client_connection client;
+    syncws::server_connection server;
+};
+
+inline connected_pair connect_pair(const syncws::connection_settings& server_settings,
+                                   const syncws::client_options& client_options,
+                                   const std::string& host = "127.0.0.1") {
+    asio::ip::tcp::acceptor acceptor(io(), {asio::ip::make_address(host), 0});
+    const auto port = acceptor.local_endpoint().port();
+    auto accepted = std::async(std::launch::async, [&] {
+        asio::ip::tcp::socket socket(io());
+        acceptor.accept(socket);
+        syncws::core::protocol_config config;
+        config.max_message_size = server_settings.max_message_size;
+        config.stream_fragments = true;
+        auto engine = std::make_shared<syncws::detail::connection_engine>(
+            std::make_unique<syncws::core::server_protocol>(syncws::core::server_handshake_config{}, config),
+            syncws::detail::make_socket_transport(std::move(socket)), server_settings);
+        const bool open = engine->run_server_handshake(
+            syncws::detail::clock::now() + 10s,
+            [](syncws::core::server_protocol& p, const syncws::core::http_request& r) { return p.accept(r); });
+        REQUIRE(open);
+        return engine;
+    });
+    const std::string bracketed = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+    auto client = syncws::connect("ws://" + bracketed + ":" + std::to_string(port) + "/test", client_options);
+    return {std::move(client), syncws::server_connection(accepted.get())};
+}
+
+inline connected_pair connect_pair() {
+    return connect_pair(syncws::connection_settings(), syncws::client_options());
+}
+
+/// A peer written by hand with plain sockets, to misbehave in ways our own code never would:
+/// it completes the server handshake and then does only what the test tells it.
+class raw_server {
+public:
+    raw_server() : acceptor_(io(), {asio::ip::make_address("127.0.0.1"), 0}) {}
+
+    std::string uri() const {
+        return "ws://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + "/";
+    }
+
+    /// Accepts one client and answers its opening handshake with a 101.
+    void accept_and_handshake() {
+        socket_ = std::make_unique<asio::ip::tcp::socket>(io());
+        acceptor_.accept(*socket_);
+        std::string head;
+        char c;
+        while (head.find("\r\n\r\n") == std::string::npos) {
+            asio::read(*socket_, asio::buffer(&c, 1));
+            head += c;
+        }
+        const auto key_at = head.find("Sec-WebSocket-Key: ") + 19;
+        const std::string key = head.substr(key_at, head.find("\r\n", key_at) - key_at);
+        write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              "Sec-WebSocket-Accept: " + syncws::core::accept_key(key) + "\r\n\r\n");
+    }
+
+    void write(const std::string& bytes) { asio::write(*socket_, asio::buffer(bytes)); }
+    /// Closes the socket without a close frame.
+    void vanish() { socket_.reset(); }
+    int fd() const { return socket_->native_handle(); }
+
+private:
+    asio::ip::tcp::acceptor acceptor_;
+    std::unique_ptr<asio::ip::tcp::socket> socket_;
+};
+
+/// An unmasked server frame.
+inline std::string server_frame(syncws::core::opcode op, const std::string& payload, bool fin = true) {
+    unsigned char header[syncws::core::max_frame_header_size];
+    const std::size_t n = syncws::core::encode_frame_header(header, fin, false, op, payload.size(), nullptr);
+    return std::string(reinterpret_cast<const char*>(header), n) + payload;
+}
+
+/// Runs f on a thread and waits for it at most `bound`; fails the test instead of hanging.
+template <class F>
+auto bounded(F f, std::chrono::seconds bound = 20s) {
+    auto result = std::async(std::launch::async, std::move(f));
+    REQUIRE(result.wait_for(bound) == std::future_status::ready);
+    return result.get();
+}
+
+}  // namespace test
