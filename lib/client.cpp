@@ -19,11 +19,7 @@ namespace {
 
 using detail::clock;
 
-// Sockets need an io_context to exist; nothing ever runs it (synchronous calls only).
-asio::io_context& io() {
-    static asio::io_context context;
-    return context;
-}
+using detail::io;
 
 std::string describe_target(const core::uri& target) {
     return target.host_header() + (target.has_default_port() ? ":" + std::to_string(target.port) : "");

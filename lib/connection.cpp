@@ -6,6 +6,7 @@ namespace syncws {
 
 namespace {
 
+// A zero timeout given to recv() means "don't wait", not "no deadline".
 detail::clock::time_point deadline_after(duration timeout) {
     return detail::clock::now() + timeout;
 }

@@ -18,9 +18,22 @@ namespace {
 // (recv, send, recv ...) never pays for registering with the monitor.
 constexpr clock::duration watch_delay = std::chrono::milliseconds(25);
 
-clock::time_point deadline_after(duration timeout) {
-    return timeout > duration::zero() ? clock::now() + timeout : no_deadline;
-}
+// Marks the calling thread as the connection's one receiver for a scope.
+class single_receiver {
+public:
+    explicit single_receiver(bool& receiving) : receiving_(receiving) {
+        if (receiving_)
+            throw concurrency_error("another thread is already receiving on this connection; "
+                                    "only one thread may call recv() at a time");
+        receiving_ = true;
+    }
+    ~single_receiver() { receiving_ = false; }
+    single_receiver(const single_receiver&) = delete;
+    single_receiver& operator=(const single_receiver&) = delete;
+
+private:
+    bool& receiving_;
+};
 
 message_type type_of(const core::message_event& e) {
     return e.text ? message_type::text : message_type::binary;
@@ -76,14 +89,15 @@ bool connection_engine::wait_for_input(lock& lk, clock::time_point deadline, Don
     for (;;) {
         if (done() || closed()) return true;
         const clock::time_point now = clock::now();
-        if (close_deadline_ && now >= *close_deadline_) {
+        // Once the transport ended the deadline did its job; the reader is returning.
+        const bool close_due = close_deadline_ && !transport_ended_;
+        if (close_due && now >= *close_deadline_) {
             failure_ = "the peer did not complete the closing handshake in time";
             abort_locked(lk);
             continue;
         }
         if (now >= deadline) return false;
-        const clock::time_point until =
-            close_deadline_ ? std::min(deadline, *close_deadline_) : deadline;
+        const clock::time_point until = close_due ? std::min(deadline, *close_deadline_) : deadline;
         // Backpressure: with whole messages waiting for the application, stop reading so
         // that TCP pushes back on the peer. Without one, keep reading, or a message larger
         // than max_queue could never complete.
@@ -212,10 +226,16 @@ void connection_engine::write_pending(lock& lk, clock::time_point deadline) {
         pending_.clear();
         lk.lock();
     }
-    if (protocol_->transport_close_requested() && !write_shut_ && !transport_ended_) {
-        write_shut_ = true;
-        stream_->shutdown_write();
-    }
+    half_close_if_requested();
+}
+
+// The server ends its direction once the close frames are exchanged (RFC 6455 §7.1.1), then
+// waits for the client's end of stream, but only until close_timeout.
+void connection_engine::half_close_if_requested() {
+    if (!protocol_->transport_close_requested() || write_shut_ || transport_ended_) return;
+    write_shut_ = true;
+    stream_->shutdown_write();
+    if (!close_deadline_) close_deadline_ = deadline_after(settings_.close_timeout);
 }
 
 void connection_engine::flush(lock& lk, clock::time_point deadline) {
@@ -249,10 +269,7 @@ void connection_engine::try_flush(lock& lk) {
         }
     }
     unwritten_ = !pending_.empty();
-    if (!unwritten_ && protocol_->transport_close_requested() && !write_shut_ && !transport_ended_) {
-        write_shut_ = true;
-        stream_->shutdown_write();
-    }
+    if (!unwritten_) half_close_if_requested();
 }
 
 void connection_engine::check_can_send(lock& lk) {
@@ -355,14 +372,7 @@ void connection_engine::pong(std::string_view payload) {
 
 std::optional<fragment> connection_engine::receive_fragment(clock::time_point deadline) {
     lock lk(mutex_);
-    if (receiving_)
-        throw concurrency_error("another thread is already receiving on this connection; "
-                                "only one thread may call recv() at a time");
-    receiving_ = true;
-    struct leave {
-        bool& flag;
-        ~leave() { flag = false; }
-    } on_exit{receiving_};
+    const single_receiver receiver(receiving_);
 
     if (!wait_for_input(lk, deadline, [&] { return !queue_.empty(); })) return std::nullopt;
     if (queue_.empty()) raise_closed(lk);
@@ -378,17 +388,10 @@ std::optional<fragment> connection_engine::receive_fragment(clock::time_point de
 
 std::optional<message> connection_engine::receive_message(clock::time_point deadline) {
     lock lk(mutex_);
-    if (receiving_)
-        throw concurrency_error("another thread is already receiving on this connection; "
-                                "only one thread may call recv() at a time");
+    const single_receiver receiver(receiving_);
     if (partial_message_)
         throw invalid_state("recv_fragment() handed out part of a message; receive the rest "
                             "of it with recv_fragment() before calling recv()");
-    receiving_ = true;
-    struct leave {
-        bool& flag;
-        ~leave() { flag = false; }
-    } on_exit{receiving_};
 
     if (!wait_for_input(lk, deadline, [&] { return complete_messages_ > 0; })) return std::nullopt;
     if (complete_messages_ == 0) raise_closed(lk);
@@ -502,7 +505,9 @@ void connection_engine::run_client_handshake(const core::http_request& request,
         abort_locked(lk);
         std::rethrow_exception(client.handshake_error());
     }
-    if (protocol_->current_state() != core::state::open) {
+    // Open, or already closing: a server may send messages and its close frame right
+    // behind the 101, in the same read. Those are delivered by recv().
+    if (protocol_->current_state() == core::state::connecting) {
         abort_locked(lk);
         throw invalid_handshake("the connection closed during the opening handshake" +
                                     (failure_.empty() ? std::string() : ": " + failure_),

@@ -112,6 +112,7 @@ private:
     void write_pending(lock& lk, clock::time_point deadline);
     void flush(lock& lk, clock::time_point deadline);
     void try_flush(lock& lk);
+    void half_close_if_requested();
     void transport_ended(lock& lk);
     void abort_locked(lock& lk) noexcept;
     bool closed() const;

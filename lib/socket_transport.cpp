@@ -18,16 +18,6 @@ namespace syncws::detail {
 
 namespace {
 
-std::string describe(const asio::ip::tcp::endpoint& endpoint) {
-    const asio::ip::address address = endpoint.address();
-    const std::string host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
-    return host + ":" + std::to_string(endpoint.port());
-}
-
-std::string describe(const asio::local::stream_protocol::endpoint& endpoint) {
-    return endpoint.path();
-}
-
 // SO_RCVTIMEO / SO_SNDTIMEO take a timeval; zero means "no timeout".
 timeval to_timeval(clock::duration d) {
     const auto us = std::max<long long>(
@@ -199,6 +189,21 @@ private:
 };
 
 }  // namespace
+
+asio::io_context& io() {
+    static asio::io_context* const context = new asio::io_context;
+    return *context;
+}
+
+std::string describe(const asio::ip::tcp::endpoint& endpoint) {
+    const asio::ip::address address = endpoint.address();
+    const std::string host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+    return host + ":" + std::to_string(endpoint.port());
+}
+
+std::string describe(const asio::local::stream_protocol::endpoint& endpoint) {
+    return endpoint.path();
+}
 
 std::unique_ptr<transport> make_socket_transport(asio::ip::tcp::socket socket) {
     // Every frame is one gather write, so Nagle's algorithm would only add delay.

@@ -2,12 +2,22 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include <asio.hpp>
 
 #include "transport.hpp"
 
 namespace syncws::detail {
+
+/// The io_context every socket is created with. Nothing ever runs it (synchronous calls
+/// only). Never destroyed: sockets held by the monitor thread may outlive static
+/// destruction at exit.
+asio::io_context& io();
+
+/// "127.0.0.1:8765", "[::1]:8765", or a Unix socket path.
+std::string describe(const asio::ip::tcp::endpoint& endpoint);
+std::string describe(const asio::local::stream_protocol::endpoint& endpoint);
 
 /// Wraps a connected TCP socket (TCP_NODELAY is set here).
 std::unique_ptr<transport> make_socket_transport(asio::ip::tcp::socket socket);

@@ -19,6 +19,11 @@ using clock = std::chrono::steady_clock;
 /// No deadline.
 inline constexpr clock::time_point no_deadline = clock::time_point::max();
 
+/// now + timeout, or no deadline for a zero (or negative) timeout.
+inline clock::time_point deadline_after(clock::duration timeout) {
+    return timeout > clock::duration::zero() ? clock::now() + timeout : no_deadline;
+}
+
 /// Outcome of a read.
 enum class read_status { data, eof, timeout, would_block };
 

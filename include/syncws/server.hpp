@@ -28,37 +28,66 @@ public:
 };
 
 /// What runs for each connection, on a worker thread. When it returns, the connection is
-/// closed (1000) if it is still open. An exception that escapes is logged and the
-/// connection closed with 1011.
+/// closed (1000) if it is still open. An exception that escapes is logged (level error,
+/// through the connection's logger) and the connection closed with 1011; connection_closed
+/// escaping from recv() after the peer left is how a handler may end, and is not an error.
+/// Thread-safety: runs on many worker threads at once, one call per connection; so do the
+/// hooks of server_options (process_request, select_subprotocol) and the logger.
 using handler = std::function<void(server_connection& connection)>;
 
 /// A listening server.
-/// Thread-safety: every member function is safe from any thread.
+///
+/// An accept thread waits for clients; each goes to a worker thread taken from a pool
+/// (idle workers are reused, new ones start when all are busy, and spare ones end after
+/// 30 s idle), which runs the opening handshake under open_timeout and then the handler.
+/// A client slow to send its request only holds its own worker. Past max_connections
+/// (counted from accept until the connection ends) a new client is answered
+/// `503 Service Unavailable` with `Retry-After: 1` by the accept thread, without blocking.
+///
+/// Thread-safety: every member function is safe from any thread, also from a handler
+/// (a handler may call shutdown()). The server must not be destroyed from one of its own
+/// handlers.
 class server {
 public:
     /// Binds and listens at once (so port() is known), but accepts nothing until
-    /// serve_forever() or start(). Throws syncws::error if the address cannot be bound.
+    /// serve_forever() or start(). host "" listens on every interface (dual-stack IPv6, or
+    /// IPv4 where the host has no IPv6); a name is resolved and bound to one of its
+    /// addresses, IPv4 first. A stale Unix socket file is replaced; a live server's is not.
+    /// Throws syncws::error if the address cannot be bound ("cannot listen on
+    /// 127.0.0.1:80: Permission denied") or if extra_response_headers cannot be sent.
     server(server_options options, handler on_connection);
-    /// Shuts down (as shutdown()) if still running.
+    /// Shuts down (as shutdown() with its default timeout) if still running.
     ~server();
     server(const server&) = delete;
     server& operator=(const server&) = delete;
 
-    /// Accepts connections on the calling thread until shutdown().
+    /// Accepts connections on the calling thread until shutdown(), then returns (at once if
+    /// the server was already shut down). Throws invalid_state if serve_forever() or start()
+    /// was already called.
     void serve_forever();
-    /// Accepts connections on a background thread; returns at once.
+    /// Accepts connections on a background thread; returns at once. Throws invalid_state if
+    /// serve_forever() or start() was already called, or after shutdown().
     void start();
-    /// Stops accepting, closes every open connection with 1001 (going away), waits up to
-    /// timeout for handlers to return, and joins every thread it started.
+    /// Stops accepting (a Unix socket file is removed), closes every open connection with
+    /// 1001 "server shutting down" (in parallel, each close bounded by close_timeout), waits
+    /// up to timeout for the handlers to return, aborts the connections left (a handler's
+    /// next call on its connection then throws), and joins every thread it started. A
+    /// handler that ignores its connection and never returns keeps shutdown() waiting for
+    /// it. A zero timeout aborts at once. Idempotent; concurrent calls wait for the first.
+    /// Called from a handler, it does not wait for that handler, and returns at once if
+    /// another thread is already shutting down; the handler's thread is joined by a later
+    /// shutdown() from outside (the destructor).
     void shutdown(duration timeout = std::chrono::seconds(10));
 
     /// The port it listens on (the one the OS chose for port 0); 0 for a Unix socket.
     std::uint16_t port() const;
     /// "127.0.0.1:8765", "[::]:8765" or the Unix socket path.
     std::string address() const;
-    /// Connections open now (handshake done, handler running).
+    /// Connections open now: handshake done, handler running or connection closing.
     std::size_t connection_count() const;
-    /// Sends the message to every open connection; a connection that fails is skipped.
+    /// Sends the message to every open connection, one after another on the calling thread;
+    /// a connection that fails is skipped. A client that does not read delays the others by
+    /// up to send_timeout, after which its connection is failed and skipped from then on.
     void broadcast(const message& m);
 
 private:

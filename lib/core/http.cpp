@@ -1,11 +1,15 @@
 #include "syncws/core/http.hpp"
 
+#include "syncws/core/error.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
 
 namespace syncws::core {
+
+using syncws::invalid_argument;
 
 namespace {
 
@@ -224,10 +228,10 @@ bool for_each_list_element(std::string_view value, Fn&& fn) {
 void check_serializable_fields(const http_headers& headers) {
     for (const auto& [name, value] : headers) {
         if (!is_token(name))
-            throw std::invalid_argument("HTTP field name " + quoted(name) + " is not a token");
+            throw invalid_argument("HTTP field name " + quoted(name) + " is not a token");
         for (const char c : value)
             if (is_ctl(c))
-                throw std::invalid_argument(byte_name(c) + " in the value of HTTP field " +
+                throw invalid_argument(byte_name(c) + " in the value of HTTP field " +
                                             quoted(name));
     }
 }
@@ -236,7 +240,7 @@ void check_serializable_version(std::string_view version) {
     std::string error;
     int status = 0;
     if (!check_version(version, error, status) && status == 400)
-        throw std::invalid_argument(error);
+        throw invalid_argument(error);
 }
 
 void append_fields(std::string& out, const http_headers& headers) {
@@ -337,12 +341,12 @@ bool http_headers::has_token(std::string_view name, std::string_view token) cons
 
 std::string http_request::serialize() const {
     if (!is_token(method))
-        throw std::invalid_argument("HTTP method " + quoted(method) + " is not a token");
+        throw invalid_argument("HTTP method " + quoted(method) + " is not a token");
     if (target.empty())
-        throw std::invalid_argument("empty HTTP request target");
+        throw invalid_argument("empty HTTP request target");
     for (const char c : target)
         if (c == ' ' || is_ctl(c) || c == '\t')
-            throw std::invalid_argument("white space or control character in HTTP request "
+            throw invalid_argument("white space or control character in HTTP request "
                                         "target " + quoted(target));
     check_serializable_version(version);
     check_serializable_fields(headers);
@@ -362,13 +366,13 @@ std::string http_request::serialize() const {
 
 std::string http_response::serialize() const {
     if (status < 100 || status > 599)
-        throw std::invalid_argument("HTTP status " + std::to_string(status) +
+        throw invalid_argument("HTTP status " + std::to_string(status) +
                                     " is outside 100-599");
     for (const char c : reason)
         if (is_ctl(c))
-            throw std::invalid_argument(byte_name(c) + " in HTTP reason phrase");
+            throw invalid_argument(byte_name(c) + " in HTTP reason phrase");
     if (!body.empty() && !status_has_body(status))
-        throw std::invalid_argument("an HTTP " + std::to_string(status) +
+        throw invalid_argument("an HTTP " + std::to_string(status) +
                                     " response cannot have a body");
     check_serializable_version(version);
     check_serializable_fields(headers);

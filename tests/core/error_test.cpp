@@ -49,6 +49,7 @@ TEST_CASE("the peer's code and reason are the ones reported") {
 
 TEST_CASE("every error derives from syncws::error") {
     CHECK_THROWS_AS(throw invalid_uri("x"), error);
+    CHECK_THROWS_AS(throw invalid_argument("x"), error);
     CHECK_THROWS_AS(throw invalid_handshake("x", 426), error);
     CHECK_THROWS_AS(throw timeout_error("x"), error);
     CHECK_THROWS_AS(throw protocol_error("x"), error);

@@ -1,3 +1,4 @@
+#include "syncws/core/error.hpp"
 #include "syncws/core/http.hpp"
 
 #include <doctest.h>
@@ -790,29 +791,29 @@ TEST_CASE("a response body gets a Content-Length unless one or Transfer-Encoding
 TEST_CASE("serialize refuses CR, LF or NUL in fields so that no header can be injected") {
     http_request request;
     request.headers.add("X", "a\r\nInjected: yes");
-    CHECK_THROWS_AS(request.serialize(), std::invalid_argument);
+    CHECK_THROWS_AS(request.serialize(), syncws::invalid_argument);
     http_request bad_name;
     bad_name.headers.add("X Y", "a");
-    CHECK_THROWS_AS(bad_name.serialize(), std::invalid_argument);
+    CHECK_THROWS_AS(bad_name.serialize(), syncws::invalid_argument);
     http_request bad_target;
     bad_target.target = "/ HTTP/1.1\r\nX: y\r\n\r\nGET /";
-    CHECK_THROWS_AS(bad_target.serialize(), std::invalid_argument);
+    CHECK_THROWS_AS(bad_target.serialize(), syncws::invalid_argument);
     http_request bad_method;
     bad_method.method = "";
-    CHECK_THROWS_AS(bad_method.serialize(), std::invalid_argument);
+    CHECK_THROWS_AS(bad_method.serialize(), syncws::invalid_argument);
     http_response bad_reason;
     bad_reason.reason = "OK\r\nX: y";
-    CHECK_THROWS_AS(bad_reason.serialize(), std::invalid_argument);
+    CHECK_THROWS_AS(bad_reason.serialize(), syncws::invalid_argument);
     http_response nul_value;
     nul_value.headers.add("X", std::string("a\0b", 3));
-    CHECK_THROWS_AS(nul_value.serialize(), std::invalid_argument);
+    CHECK_THROWS_AS(nul_value.serialize(), syncws::invalid_argument);
     http_response bad_status;
     bad_status.status = 1000;
-    CHECK_THROWS_AS(bad_status.serialize(), std::invalid_argument);
+    CHECK_THROWS_AS(bad_status.serialize(), syncws::invalid_argument);
     http_response body_101;
     body_101.status = 101;
     body_101.body = "x";
-    CHECK_THROWS_AS(body_101.serialize(), std::invalid_argument);
+    CHECK_THROWS_AS(body_101.serialize(), syncws::invalid_argument);
 }
 
 TEST_CASE("a serialized request parses back into the same request") {

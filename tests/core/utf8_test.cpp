@@ -11,11 +11,7 @@
 
 #include "../../lib/core/simd_dispatch.hpp"
 
-#if __has_include(<sys/mman.h>) && __has_include(<unistd.h>)
-#include <sys/mman.h>
-#include <unistd.h>
-#define SYNCWS_TEST_GUARD_PAGES 1
-#endif
+#include "guarded_page.hpp"
 
 using syncws::core::is_valid_utf8;
 using syncws::core::is_valid_utf8_bytewise;
@@ -215,34 +211,6 @@ void check_verdict(std::string_view text, bool expected) {
 void check_valid(std::string_view text) { check_verdict(text, true); }
 void check_invalid(std::string_view text) { check_verdict(text, false); }
 
-#if SYNCWS_TEST_GUARD_PAGES
-
-// Three pages of which the first and the last are inaccessible: a kernel that touches one
-// byte before or after a buffer placed against either of them crashes the test. (The
-// sanitizers do not see loads made with SIMD intrinsics; this does.)
-class guarded_page {
-public:
-    guarded_page() : page_(static_cast<std::size_t>(sysconf(_SC_PAGESIZE))) {
-        void* p = mmap(nullptr, 3 * page_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                       -1, 0);
-        REQUIRE(p != MAP_FAILED);
-        base_ = static_cast<char*>(p);
-        REQUIRE(mprotect(base_, page_, PROT_NONE) == 0);
-        REQUIRE(mprotect(base_ + 2 * page_, page_, PROT_NONE) == 0);
-    }
-    ~guarded_page() { munmap(base_, 3 * page_); }
-    guarded_page(const guarded_page&) = delete;
-    guarded_page& operator=(const guarded_page&) = delete;
-
-    char* begin() { return base_ + page_; }
-    char* end() { return base_ + 2 * page_; }
-    std::size_t size() const { return page_; }
-
-private:
-    std::size_t page_;
-    char* base_ = nullptr;
-};
-#endif
 
 }  // namespace
 
@@ -533,7 +501,7 @@ TEST_CASE("every kernel agrees with the bytewise reference on valid, corrupted a
 #if SYNCWS_TEST_GUARD_PAGES
 TEST_CASE("no kernel reads a byte outside the text, even next to an inaccessible page") {
     std::mt19937 rng(20240610);
-    guarded_page page;
+    test::guarded_page page;
     const std::string valid = random_text(rng, page.size()).substr(0, page.size());
     for_each_kernel([&] {
         std::size_t disagreements = 0;

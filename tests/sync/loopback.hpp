@@ -20,10 +20,7 @@ namespace test {
 
 using namespace std::chrono_literals;
 
-inline asio::io_context& io() {
-    static asio::io_context context;
-    return context;
-}
+using syncws::detail::io;
 
 /// A client connected to a server-side connection in the same process, over 127.0.0.1 (or
 /// ::1). The server side is built from the engine directly, so these tests do not depend on

@@ -20,6 +20,13 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+/// A value passed by the caller cannot be used: a header value with CR or LF (which would let
+/// a peer read a different request), a method or field name that is not a token.
+class invalid_argument : public error {
+public:
+    using error::error;
+};
+
 /// A ws:// or wss:// URI that cannot be used; the message names what is wrong.
 class invalid_uri : public error {
 public:

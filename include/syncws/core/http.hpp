@@ -62,7 +62,7 @@ struct http_request {
     http_headers headers;
 
     /// The request line, the fields and the empty line, exactly as they go on the wire.
-    /// Throws std::invalid_argument, rather than write a request that a peer could read
+    /// Throws syncws::invalid_argument, rather than write a request that a peer could read
     /// differently, when the method or a field name is not a token, the target is empty or
     /// has white space or control characters, the version is not HTTP/d.d, or a field value
     /// holds CR, LF, NUL or another control character (header injection).
@@ -81,7 +81,7 @@ struct http_response {
     /// reason_phrase(status). Adds Content-Length when there is a body and no Content-Length
     /// or Transfer-Encoding field was given (an empty body gets none: the message then ends
     /// where the connection does). The body is written as it is, even when a
-    /// Transfer-Encoding field was given. Throws std::invalid_argument as
+    /// Transfer-Encoding field was given. Throws syncws::invalid_argument as
     /// http_request::serialize does, and for a status outside 100-599, control characters in
     /// the reason, or a body on a 1xx, 204 or 304 response.
     std::string serialize() const;
