@@ -1,14 +1,19 @@
 #include "syncws/connection.hpp"
 
+#include <algorithm>
+
 #include "connection_engine.hpp"
 
 namespace syncws {
 
 namespace {
 
-// A zero timeout given to recv() means "don't wait", not "no deadline".
+// A zero timeout given to recv() means "don't wait", not "no deadline"; a huge one (such as
+// duration::max()) means no deadline instead of overflowing.
 detail::clock::time_point deadline_after(duration timeout) {
-    return detail::clock::now() + timeout;
+    const detail::clock::time_point now = detail::clock::now();
+    if (timeout >= detail::no_deadline - now) return detail::no_deadline;
+    return now + std::max(timeout, duration::zero());
 }
 
 }  // namespace
@@ -35,25 +40,24 @@ connection::connection(std::shared_ptr<detail::connection_engine> engine)
     : engine_(std::move(engine)) {}
 
 connection::connection(connection&&) noexcept = default;
+// The connection a handle drops is closed, as the destructor does (ws = connect(...) to
+// reconnect must not leave the old connection open).
 connection& connection::operator=(connection&& other) noexcept {
     if (this != &other) {
-        if (engine_ && engine_.use_count() == 1) {
-            try {
-                engine_->close(core::close_code::normal, {});
-            } catch (...) {
-            }
-        }
+        close_if_open();
         engine_ = std::move(other.engine_);
     }
     return *this;
 }
 
-connection::~connection() {
+connection::~connection() { close_if_open(); }
+
+void connection::close_if_open() noexcept {
     if (!engine_) return;
     try {
         if (engine_->state() != core::state::closed) engine_->close(core::close_code::normal, {});
     } catch (...) {
-        // A destructor cannot report; close() already logged what matters.
+        // Nobody to report to; the engine logged what matters.
     }
 }
 

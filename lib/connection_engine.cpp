@@ -96,13 +96,20 @@ bool connection_engine::wait_for_input(lock& lk, clock::time_point deadline, Don
             abort_locked(lk);
             continue;
         }
-        if (now >= deadline) return false;
-        const clock::time_point until = close_due ? std::min(deadline, *close_deadline_) : deadline;
         // Backpressure: with whole messages waiting for the application, stop reading so
         // that TCP pushes back on the peer. Without one, keep reading, or a message larger
         // than max_queue could never complete.
-        const bool queue_full = complete_messages_ > 0 && queued_bytes_ >= settings_.max_queue;
-        if (reading_ || queue_full || transport_ended_) {
+        const bool paused = reading_paused();
+        if (now >= deadline) {
+            // A caller that polls with recv(0ms) must still make progress.
+            if (!reading_ && !paused && !transport_ended_) {
+                read_available(lk);
+                if (done() || closed()) return true;
+            }
+            return false;
+        }
+        const clock::time_point until = close_due ? std::min(deadline, *close_deadline_) : deadline;
+        if (reading_ || paused || transport_ended_) {
             if (until == no_deadline)
                 changed_.wait(lk);
             else
@@ -127,17 +134,51 @@ void connection_engine::read_once(lock& lk, clock::time_point deadline) {
     }
     lk.lock();
     reading_ = false;
-    if (result.status == read_status::data) {
-        protocol_->commit_receive(result.size);
-    } else {
-        protocol_->commit_receive(0);
-        if (!error.empty() || result.status == read_status::eof || transport_ended_) {
-            if (!error.empty() && failure_.empty()) failure_ = error;
-            transport_ended(lk);
-        }
+    protocol_->commit_receive(result.status == read_status::data ? result.size : 0);
+    // An abort from another thread may land while we read: the bytes read still count, and
+    // then the connection ends here, since that thread left the end to us.
+    if (!error.empty() || result.status == read_status::eof || transport_ended_) {
+        if (!error.empty() && failure_.empty()) failure_ = error;
+        transport_ended(lk);
     }
     after_input(lk);
     changed_.notify_all();
+}
+
+// Reads what the socket has without blocking, for a thread whose deadline has passed
+// (recv(0ms) polling) and for the monitor. Answers go out without blocking too.
+void connection_engine::read_available(lock& lk) {
+    const core::receive_buffer region = protocol_->prepare_receive();
+    read_result result{read_status::would_block};
+    try {
+        result = stream_->try_read(region.data, region.size);
+    } catch (const std::exception& e) {
+        if (failure_.empty()) failure_ = e.what();
+        result.status = read_status::eof;
+    }
+    protocol_->commit_receive(result.status == read_status::data ? result.size : 0);
+    if (result.status == read_status::eof) {
+        stop_watching();
+        transport_ended_ = true;
+        stream_->abort();
+        protocol_->receive_eof();
+    }
+    handle_events();
+    if (protocol_->close_expected() && !close_deadline_)
+        close_deadline_ = deadline_after(settings_.close_timeout);
+    if (!transport_ended_) try_flush(lk);
+    if (closed()) {
+        stop_watching();
+        stream_->abort();
+    }
+    changed_.notify_all();
+}
+
+bool connection_engine::reading_paused() const {
+    // Backpressure while the conversation goes on; once closing, read on so that the close
+    // handshake can complete.
+    return complete_messages_ > 0 && queued_bytes_ >= settings_.max_queue &&
+           protocol_->current_state() == core::state::open;
 }
 
 // The stream ended (or was aborted): the protocol learns it, and nothing is read again.
@@ -156,18 +197,11 @@ void connection_engine::after_input(lock& lk) {
     handle_events();
     if (protocol_->close_expected() && !close_deadline_)
         close_deadline_ = deadline_after(settings_.close_timeout);
-    // Once the stream has ended there is nothing to write to (and a thread that holds
-    // write_mutex_ may be the one that ended it).
-    if (!transport_ended_ &&
-        (protocol_->output_size() > 0 || unwritten_ ||
-         (protocol_->transport_close_requested() && !write_shut_))) {
-        try {
-            flush(lk, send_deadline());
-        } catch (const std::exception& e) {
-            if (failure_.empty()) failure_ = e.what();
-            abort_locked(lk);
-        }
-    }
+    // Answers (pongs, the close echo) go out without blocking: a reader must not wait for a
+    // sender stuck on a peer that does not read. If another thread holds the write lock, it
+    // writes them with its own frames; what the socket cannot take now, the monitor writes.
+    // Once the stream has ended there is nothing to write to.
+    if (!transport_ended_) try_flush(lk);
 }
 
 void connection_engine::handle_events() {
@@ -192,8 +226,6 @@ void connection_engine::handle_events() {
         } else if (auto* response = std::get_if<core::http_response>(&*e)) {
             response_ = std::move(*response);
             handshake_event_ = true;
-        } else if (auto* close = std::get_if<core::close_event>(&*e)) {
-            log(log_level::debug, "received close frame " + close->frame.to_string());
         }
     }
 }
@@ -240,16 +272,47 @@ void connection_engine::half_close_if_requested() {
 
 void connection_engine::flush(lock& lk, clock::time_point deadline) {
     lk.unlock();
-    std::unique_lock<std::mutex> writing(write_mutex_);
+    write_lock writing = lock_writer(deadline);
     lk.lock();
     write_pending(lk, deadline);
+}
+
+// The write lock, waited for no longer than deadline: a send stuck on a peer that does not
+// read must not make every other sender wait past its own deadline.
+connection_engine::write_lock connection_engine::lock_writer(clock::time_point deadline) {
+    write_lock writing(write_mutex_, std::defer_lock);
+    if (deadline == no_deadline)
+        writing.lock();
+    else if (!writing.try_lock_until(deadline))
+        throw timeout_error("timed out waiting to send: another thread's send is stuck on a "
+                            "peer that does not read");
+    return writing;
+}
+
+// write_pending, and a failure fails the connection: after a partial write the stream is
+// unusable, and the user learns what happened.
+void connection_engine::write_or_fail(lock& lk, clock::time_point deadline) {
+    try {
+        write_pending(lk, deadline);
+    } catch (const timeout_error&) {
+        failure_ = "timed out sending: the peer did not read for " +
+                   std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      settings_.send_timeout).count()) + " ms";
+        protocol_->fail(core::close_code::abnormal_closure, failure_);
+        abort_locked(lk);
+        throw timeout_error(failure_ + "; the connection was closed");
+    } catch (const std::exception& e) {
+        if (failure_.empty()) failure_ = e.what();
+        abort_locked(lk);
+        raise_closed(lk);
+    }
 }
 
 // The monitor's way to write: never blocks. If another thread holds the write lock, that
 // thread writes our bytes too (write_pending takes everything the protocol queued); bytes
 // the socket cannot take now stay in pending_ for the next attempt.
 void connection_engine::try_flush(lock& lk) {
-    std::unique_lock<std::mutex> writing(write_mutex_, std::try_to_lock);
+    write_lock writing(write_mutex_, std::try_to_lock);
     if (!writing) return;
     if (protocol_->output_size() > 0) {
         core::output_queue more;
@@ -279,7 +342,7 @@ void connection_engine::check_can_send(lock& lk) {
 void connection_engine::send_data(message_type type, std::string_view data, bool fin,
                                   bool continuation) {
     const clock::time_point deadline = send_deadline();
-    std::unique_lock<std::mutex> writing(write_mutex_);
+    write_lock writing = lock_writer(deadline);
     lock lk(mutex_);
     // A fragmented message in progress belongs to the thread that started it; other
     // threads' messages wait until it ends, within their send deadline.
@@ -291,7 +354,7 @@ void connection_engine::send_data(message_type type, std::string_view data, bool
         if (!changed_.wait_until(lk, deadline, mine))
             throw timeout_error("timed out waiting for another thread's fragmented message to end");
         lk.unlock();  // write_mutex_ comes first
-        writing.lock();
+        writing = lock_writer(deadline);
         lk.lock();
     }
     check_can_send(lk);
@@ -303,19 +366,7 @@ void connection_engine::send_data(message_type type, std::string_view data, bool
         protocol_->send_binary(data, fin);
     sending_fragments_ = !fin;
     fragment_sender_ = std::this_thread::get_id();
-    try {
-        write_pending(lk, deadline);
-    } catch (const timeout_error&) {
-        failure_ = "timed out sending: the peer did not read for " +
-                   std::to_string(std::chrono::duration_cast<std::chrono::seconds>(settings_.send_timeout).count()) + " s";
-        protocol_->fail(core::close_code::abnormal_closure, failure_);
-        abort_locked(lk);
-        throw timeout_error(failure_ + "; the connection was closed");
-    } catch (const std::exception& e) {
-        if (failure_.empty()) failure_ = e.what();
-        abort_locked(lk);
-        raise_closed(lk);
-    }
+    write_or_fail(lk, deadline);
     if (fin) changed_.notify_all();
 }
 
@@ -329,7 +380,8 @@ void connection_engine::send_fragment(message_type type, std::string_view data, 
 }
 
 std::shared_ptr<pong_state> connection_engine::ping(std::string_view payload) {
-    std::unique_lock<std::mutex> writing(write_mutex_);
+    const clock::time_point deadline = send_deadline();
+    write_lock writing = lock_writer(deadline);
     lock lk(mutex_);
     check_can_send(lk);
     std::string random;
@@ -342,7 +394,7 @@ std::shared_ptr<pong_state> connection_engine::ping(std::string_view payload) {
     auto state = std::make_shared<pong_state>();
     state->sent = clock::now();
     pongs_.emplace_back(id, state);
-    write_pending(lk, send_deadline());
+    write_or_fail(lk, deadline);
     return state;
 }
 
@@ -361,11 +413,12 @@ bool connection_engine::pong_ready(const std::shared_ptr<pong_state>& state) con
 }
 
 void connection_engine::pong(std::string_view payload) {
-    std::unique_lock<std::mutex> writing(write_mutex_);
+    const clock::time_point deadline = send_deadline();
+    write_lock writing = lock_writer(deadline);
     lock lk(mutex_);
     check_can_send(lk);
     protocol_->send_pong(payload);
-    write_pending(lk, send_deadline());
+    write_or_fail(lk, deadline);
 }
 
 // ------------------------------------------------------------------ receiving
@@ -415,14 +468,22 @@ std::optional<message> connection_engine::receive_message(clock::time_point dead
 // ------------------------------------------------------------------ closing
 
 void connection_engine::close(std::uint16_t code, std::string_view reason) {
+    // Everything close() does fits in close_timeout, even behind a send that is stuck on a
+    // peer that does not read: then the connection is aborted, which also frees that send.
+    const clock::time_point close_by = deadline_after(settings_.close_timeout);
     {
-        std::unique_lock<std::mutex> writing(write_mutex_);
+        write_lock writing(write_mutex_, std::defer_lock);
+        const bool can_write =
+            close_by == no_deadline ? (writing.lock(), true) : writing.try_lock_until(close_by);
         lock lk(mutex_);
-        if (protocol_->current_state() == core::state::open) {
+        if (!close_deadline_) close_deadline_ = close_by;
+        if (!can_write) {
+            if (failure_.empty()) failure_ = "could not send the close frame in time: a send is stuck";
+            abort_locked(lk);
+        } else if (protocol_->current_state() == core::state::open) {
             protocol_->send_close(code, reason);
-            close_deadline_ = deadline_after(settings_.close_timeout);
             try {
-                write_pending(lk, send_deadline());
+                write_pending(lk, std::min(send_deadline(), close_by));
             } catch (const std::exception& e) {
                 if (failure_.empty()) failure_ = e.what();
                 abort_locked(lk);
@@ -433,7 +494,6 @@ void connection_engine::close(std::uint16_t code, std::string_view reason) {
         changed_.notify_all();
     }
     lock lk(mutex_);
-    if (!close_deadline_) close_deadline_ = deadline_after(settings_.close_timeout);
     wait_for_input(lk, no_deadline, [&] { return closed(); });
 }
 
@@ -455,8 +515,7 @@ void connection_engine::abort_locked(lock& lk) noexcept {
 
 [[noreturn]] void connection_engine::raise_closed(lock& lk) {
     (void)lk;
-    if (protocol_->current_state() == core::state::closed || protocol_->close_sent() ||
-        protocol_->close_received())
+    if (closed() || transport_ended_ || protocol_->close_sent() || protocol_->close_received())
         protocol_->raise_closed();
     throw invalid_state("the connection is " + std::string(core::to_string(protocol_->current_state())));
 }
@@ -600,11 +659,13 @@ bool connection_engine::on_tick(clock::time_point now, int epoll_fd) {
             failure_ = "keepalive ping timeout: no pong within " +
                        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
                                           settings_.ping_timeout).count()) + " ms";
-            log(log_level::warning, failure_);
             protocol_->fail(core::close_code::internal_error, "keepalive ping timeout");
             try_flush(lk);
             abort_locked(lk);
             stop_watching();
+            const std::string warning = failure_;
+            lk.unlock();  // the user's logger runs without our lock
+            log(log_level::warning, warning);
             return false;
         }
         if (!keepalive_ping_ && now - last_ping_ >= settings_.ping_interval) {
@@ -618,15 +679,15 @@ bool connection_engine::on_tick(clock::time_point now, int epoll_fd) {
     if (unwritten_ || protocol_->output_size() > 0) try_flush(lk);
     // Nobody has waited for input for a while: watch the socket so that pings are answered
     // and a close completes while the application is busy.
-    const bool queue_full = complete_messages_ > 0 && queued_bytes_ >= settings_.max_queue;
-    if (waiting_ == 0 && watch_fd_ < 0 && !queue_full && !transport_ended_ &&
+    const bool paused = reading_paused();
+    if (waiting_ == 0 && watch_fd_ < 0 && !paused && !transport_ended_ &&
         now - idle_since_ >= watch_delay) {
         epoll_event event{};
         event.events = EPOLLIN | EPOLLRDHUP;
         event.data.ptr = this;
         if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, stream_->native_handle(), &event) == 0)
             watch_fd_ = epoll_fd;
-    } else if (queue_full) {
+    } else if (paused) {
         stop_watching();
     }
     return true;
@@ -635,38 +696,11 @@ bool connection_engine::on_tick(clock::time_point now, int epoll_fd) {
 void connection_engine::on_readable() {
     lock lk(mutex_);
     if (watch_fd_ < 0 || waiting_ > 0 || reading_ || transport_ended_) return;
-    if (complete_messages_ > 0 && queued_bytes_ >= settings_.max_queue) {
+    if (reading_paused()) {
         stop_watching();  // backpressure: the application must take messages first
         return;
     }
-    const core::receive_buffer region = protocol_->prepare_receive();
-    read_result result{read_status::would_block};
-    try {
-        result = stream_->try_read(region.data, region.size);
-    } catch (const std::exception& e) {
-        if (failure_.empty()) failure_ = e.what();
-        result.status = read_status::eof;
-    }
-    if (result.status == read_status::data) {
-        protocol_->commit_receive(result.size);
-    } else {
-        protocol_->commit_receive(0);
-        if (result.status == read_status::eof) {
-            stop_watching();
-            transport_ended_ = true;
-            protocol_->receive_eof();
-        }
-    }
-    // Like after_input(), but the monitor never blocks on a write.
-    handle_events();
-    if (protocol_->close_expected() && !close_deadline_)
-        close_deadline_ = deadline_after(settings_.close_timeout);
-    try_flush(lk);
-    if (closed()) {
-        stop_watching();
-        stream_->abort();
-    }
-    changed_.notify_all();
+    read_available(lk);
 }
 
 }  // namespace syncws::detail

@@ -32,6 +32,7 @@
 #include "syncws/core/protocol.hpp"
 #include "syncws/core/server_protocol.hpp"
 #include "syncws/options.hpp"
+#include "deadline_mutex.hpp"
 #include "transport.hpp"
 
 namespace syncws::detail {
@@ -103,13 +104,18 @@ public:
 
 private:
     using lock = std::unique_lock<std::mutex>;
+    using write_lock = std::unique_lock<deadline_mutex>;
 
     template <class Done>
     bool wait_for_input(lock& lk, clock::time_point deadline, Done done);
     void read_once(lock& lk, clock::time_point deadline);
     void after_input(lock& lk);
     void handle_events();
+    write_lock lock_writer(clock::time_point deadline);
     void write_pending(lock& lk, clock::time_point deadline);
+    void write_or_fail(lock& lk, clock::time_point deadline);
+    void read_available(lock& lk);
+    bool reading_paused() const;
     void flush(lock& lk, clock::time_point deadline);
     void try_flush(lock& lk);
     void half_close_if_requested();
@@ -130,7 +136,7 @@ private:
 
     mutable std::mutex mutex_;
     std::condition_variable changed_;
-    std::mutex write_mutex_;
+    deadline_mutex write_mutex_;  // no caller waits for it beyond its deadline
 
     // writing (under write_mutex_)
     core::output_queue pending_;          // taken from the protocol, not yet written

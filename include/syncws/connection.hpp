@@ -159,6 +159,9 @@ public:
 protected:
     explicit connection(std::shared_ptr<detail::connection_engine> engine);
     std::shared_ptr<detail::connection_engine> engine_;
+
+private:
+    void close_if_open() noexcept;
 };
 
 }  // namespace syncws

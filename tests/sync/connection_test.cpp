@@ -435,3 +435,155 @@ TEST_CASE("a ping whose pong never comes times out and the connection stays usab
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("blocking connection: races found in review") {
+
+// A peer that completes the handshake, then streams frames and never reads.
+struct streaming_peer {
+    test::raw_server peer;
+    std::atomic<bool> stop{false};
+    std::thread streamer;
+
+    syncws::client_connection connect(const syncws::client_options& options) {
+        std::thread accept([&] { peer.accept_and_handshake(); });
+        auto client = syncws::connect(peer.uri(), options);
+        accept.join();
+        return client;
+    }
+    void start_streaming() {
+        std::string burst;
+        for (int i = 0; i < 8; ++i)
+            burst += test::server_frame(syncws::core::opcode::binary, std::string(8000, 'z'));
+        streamer = std::thread([this, burst, fd = peer.fd()] {
+            while (!stop && ::send(fd, burst.data(), burst.size(), MSG_NOSIGNAL) >= 0) {
+            }
+        });
+    }
+    ~streaming_peer() {
+        stop = true;
+        if (streamer.joinable()) streamer.join();
+    }
+};
+
+void send_until_it_fails(syncws::connection& c) {
+    const std::string chunk(1 << 20, 'x');
+    try {
+        for (int i = 0; i < 1000; ++i) c.send(syncws::binary(chunk));
+    } catch (const syncws::error&) {
+    }
+}
+
+TEST_CASE("a connection aborted while another thread reads ends that thread's recv") {
+    for (int round = 0; round < 5; ++round) {
+        streaming_peer p;
+        syncws::client_options options;
+        options.settings.send_timeout = 300ms;
+        options.settings.ping_interval = 0s;
+        auto client = p.connect(options);
+        p.start_streaming();
+        auto reader = std::async(std::launch::async, [&client] {
+            try {
+                for (;;) client.recv();
+            } catch (const syncws::connection_closed&) {
+                return true;
+            }
+        });
+        send_until_it_fails(client);  // the send timeout aborts while the reader reads
+        REQUIRE(reader.wait_for(20s) == std::future_status::ready);
+        CHECK(reader.get());
+        // What a later sender sees is a closed connection, not "the connection is open".
+        CHECK_THROWS_AS(client.send("after"), syncws::connection_closed);
+    }
+}
+
+TEST_CASE("recv with a short timeout is not held by a send stuck on a peer that does not read") {
+    test::raw_server peer;
+    std::thread accept([&] { peer.accept_and_handshake(); });
+    syncws::client_options options;
+    options.settings.send_timeout = 60s;
+    options.settings.ping_interval = 0s;
+    auto client = syncws::connect(peer.uri(), options);
+    accept.join();
+    std::thread sender([&client] { send_until_it_fails(client); });
+    std::this_thread::sleep_for(300ms);  // the sender is stuck in a write, holding the write lock
+    peer.write(test::server_frame(syncws::core::opcode::ping, "p") +
+               test::server_frame(syncws::core::opcode::text, "msg"));
+    // The ping's pong cannot be written now; recv must still return within its own deadline
+    // rather than the sender's 60 s.
+    const auto m = test::bounded([&client] { return client.recv(2s); }, 20s);
+    REQUIRE(m);
+    CHECK(m->data == "msg");
+    client.close();  // bounded by close_timeout, and it frees the stuck sender
+    sender.join();
+}
+
+TEST_CASE("close from another thread is bounded by close_timeout while a send is stuck") {
+    test::raw_server peer;
+    std::thread accept([&] { peer.accept_and_handshake(); });
+    syncws::client_options options;
+    options.settings.send_timeout = 60s;
+    options.settings.close_timeout = 500ms;
+    options.settings.ping_interval = 0s;
+    auto client = syncws::connect(peer.uri(), options);
+    accept.join();
+    std::thread sender([&client] { send_until_it_fails(client); });
+    std::this_thread::sleep_for(300ms);
+    test::bounded([&client] { client.close(); }, 20s);  // not the sender's 60 s
+    CHECK(client.state() == syncws::core::state::closed);
+    sender.join();
+}
+
+TEST_CASE("close completes cleanly while the incoming queue is full") {
+    syncws::client_options options;
+    options.settings.max_queue = 64 * 1024;
+    options.settings.close_timeout = 10s;
+    auto [client, server] = connect_pair(syncws::connection_settings(), options);
+    std::thread sender([&server = server] {
+        const std::string chunk(64 * 1024, 'q');
+        try {
+            for (int i = 0; i < 8; ++i) server.send(syncws::binary(chunk));
+            for (;;) server.recv();
+        } catch (const syncws::error&) {
+        }
+    });
+    std::this_thread::sleep_for(300ms);  // the queue fills and reading pauses
+    test::bounded([&client = client] { client.close(); });
+    CHECK(client.close_received().has_value());  // the handshake completed: not a 1006
+    sender.join();
+}
+
+TEST_CASE("assigning a new connection to a handle closes the old one") {
+    auto first = connect_pair();
+    auto second = connect_pair();
+    first.client = std::move(second.client);
+    try {
+        test::bounded([&server = first.server] { return server.recv(10s); });
+        FAIL("the old connection stayed open");
+    } catch (const syncws::connection_closed_ok& e) {
+        CHECK(e.code() == 1000);
+    }
+}
+
+TEST_CASE("polling with recv(0ms) receives what arrived") {
+    auto [client, server] = connect_pair();
+    server.send("hello");
+    std::optional<syncws::message> m;
+    for (int i = 0; i < 2000 && !m; ++i) {
+        m = client.recv(0ms);
+        std::this_thread::sleep_for(1ms);  // other work, shorter than the monitor's delay
+    }
+    REQUIRE(m);
+    CHECK(m->data == "hello");
+}
+
+TEST_CASE("recv with duration::max() waits instead of overflowing") {
+    auto [client, server] = connect_pair();
+    std::thread later([&server = server] {
+        std::this_thread::sleep_for(50ms);
+        server.send("eventually");
+    });
+    CHECK(client.recv(syncws::duration::max())->data == "eventually");
+    later.join();
+}
+
+}  // TEST_SUITE
