@@ -162,11 +162,9 @@ TEST_CASE("close from another thread wakes a blocked recv promptly") {
 
 TEST_CASE("a peer that never answers the close is given up at close_timeout") {
     test::raw_server peer;
-    std::thread accept([&] { peer.accept_and_handshake(); });
     syncws::client_options options;
     options.settings.close_timeout = 200ms;
-    auto client = syncws::connect(peer.uri(), options);
-    accept.join();
+    auto client = peer.connect_client(options);
     test::bounded([&] { client.close(); });
     CHECK(client.state() == syncws::core::state::closed);
     CHECK(client.close_code() == 1006);
@@ -174,9 +172,7 @@ TEST_CASE("a peer that never answers the close is given up at close_timeout") {
 
 TEST_CASE("a peer that vanishes mid-message gives 1006 to the thread in recv") {
     test::raw_server peer;
-    std::thread accept([&] { peer.accept_and_handshake(); });
-    auto client = syncws::connect(peer.uri());
-    accept.join();
+    auto client = peer.connect_client(syncws::client_options());
     peer.write(test::server_frame(syncws::core::opcode::binary, std::string(1000, 'x')).substr(0, 500));
     peer.vanish();
     try {
@@ -329,12 +325,10 @@ TEST_CASE("a close from the peer completes while the application is busy elsewhe
 
 TEST_CASE("keepalive fails the connection with 1011 when the peer stops answering pings") {
     test::raw_server peer;
-    std::thread accept([&] { peer.accept_and_handshake(); });
     syncws::client_options options;
     options.settings.ping_interval = 100ms;
     options.settings.ping_timeout = 100ms;
-    auto client = syncws::connect(peer.uri(), options);
-    accept.join();
+    auto client = peer.connect_client(options);
     try {
         test::bounded([&] { return client.recv(); });
         FAIL("recv returned");
@@ -362,11 +356,9 @@ TEST_SUITE("blocking connection: deadlines and backpressure") {
 
 TEST_CASE("a peer that never reads makes send fail at send_timeout and fails the connection") {
     test::raw_server peer;
-    std::thread accept([&] { peer.accept_and_handshake(); });
     syncws::client_options options;
     options.settings.send_timeout = 300ms;
-    auto client = syncws::connect(peer.uri(), options);
-    accept.join();
+    auto client = peer.connect_client(options);
     const std::string chunk(1 << 20, 'x');
     bool timed_out = false;
     test::bounded([&] {
@@ -424,9 +416,7 @@ TEST_CASE("a server that accepts but never answers the handshake makes connect t
 
 TEST_CASE("a ping whose pong never comes times out and the connection stays usable") {
     test::raw_server peer;
-    std::thread accept([&] { peer.accept_and_handshake(); });
-    auto client = syncws::connect(peer.uri());
-    accept.join();
+    auto client = peer.connect_client(syncws::client_options());
     auto waiter = client.ping();
     CHECK_THROWS_AS(waiter.wait(100ms), syncws::timeout_error);
     CHECK(client.state() == syncws::core::state::open);
@@ -445,10 +435,7 @@ struct streaming_peer {
     std::thread streamer;
 
     syncws::client_connection connect(const syncws::client_options& options) {
-        std::thread accept([&] { peer.accept_and_handshake(); });
-        auto client = syncws::connect(peer.uri(), options);
-        accept.join();
-        return client;
+        return peer.connect_client(options);
     }
     void start_streaming() {
         std::string burst;
@@ -498,12 +485,10 @@ TEST_CASE("a connection aborted while another thread reads ends that thread's re
 
 TEST_CASE("recv with a short timeout is not held by a send stuck on a peer that does not read") {
     test::raw_server peer;
-    std::thread accept([&] { peer.accept_and_handshake(); });
     syncws::client_options options;
     options.settings.send_timeout = 60s;
     options.settings.ping_interval = 0s;
-    auto client = syncws::connect(peer.uri(), options);
-    accept.join();
+    auto client = peer.connect_client(options);
     std::thread sender([&client] { send_until_it_fails(client); });
     std::this_thread::sleep_for(300ms);  // the sender is stuck in a write, holding the write lock
     peer.write(test::server_frame(syncws::core::opcode::ping, "p") +
@@ -519,13 +504,11 @@ TEST_CASE("recv with a short timeout is not held by a send stuck on a peer that 
 
 TEST_CASE("close from another thread is bounded by close_timeout while a send is stuck") {
     test::raw_server peer;
-    std::thread accept([&] { peer.accept_and_handshake(); });
     syncws::client_options options;
     options.settings.send_timeout = 60s;
     options.settings.close_timeout = 500ms;
     options.settings.ping_interval = 0s;
-    auto client = syncws::connect(peer.uri(), options);
-    accept.join();
+    auto client = peer.connect_client(options);
     std::thread sender([&client] { send_until_it_fails(client); });
     std::this_thread::sleep_for(300ms);
     test::bounded([&client] { client.close(); }, 20s);  // not the sender's 60 s

@@ -85,6 +85,14 @@ public:
               "Sec-WebSocket-Accept: " + syncws::core::accept_key(key) + "\r\n\r\n");
     }
 
+    /// Connects our client to this peer and completes the handshake.
+    syncws::client_connection connect_client(const syncws::client_options& options) {
+        auto accepted = std::async(std::launch::async, [this] { accept_and_handshake(); });
+        auto client = syncws::connect(uri(), options);
+        accepted.get();
+        return client;
+    }
+
     void write(const std::string& bytes) { asio::write(*socket_, asio::buffer(bytes)); }
     /// Closes the socket without a close frame.
     void vanish() { socket_.reset(); }
