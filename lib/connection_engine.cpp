@@ -516,7 +516,7 @@ void connection_engine::abort_locked(lock& lk) noexcept {
 [[noreturn]] void connection_engine::raise_closed(lock& lk) {
     (void)lk;
     if (closed() || transport_ended_ || protocol_->close_sent() || protocol_->close_received())
-        protocol_->raise_closed();
+        protocol_->raise_closed(failure_);
     throw invalid_state("the connection is " + std::string(core::to_string(protocol_->current_state())));
 }
 

@@ -33,8 +33,9 @@ std::string describe(const std::optional<core::close_frame>& sent,
 
 connection_closed::connection_closed(std::optional<core::close_frame> sent,
                                      std::optional<core::close_frame> received,
-                                     bool received_then_sent)
-    : error(describe(sent, received, received_then_sent)),
+                                     bool received_then_sent, const std::string& detail)
+    : error(describe(sent, received, received_then_sent) +
+            (detail.empty() ? std::string() : " [" + detail + "]")),
       sent_(std::move(sent)),
       received_(std::move(received)),
       received_then_sent_(received_then_sent) {}
@@ -54,11 +55,13 @@ bool connection_closed::clean() const noexcept {
 
 void connection_closed::raise(std::optional<core::close_frame> sent,
                               std::optional<core::close_frame> received,
-                              bool received_then_sent) {
+                              bool received_then_sent, const std::string& detail) {
     connection_closed probe(sent, received, received_then_sent);
     if (probe.clean())
-        throw connection_closed_ok(std::move(sent), std::move(received), received_then_sent);
-    throw connection_closed_error(std::move(sent), std::move(received), received_then_sent);
+        throw connection_closed_ok(std::move(sent), std::move(received), received_then_sent,
+                                   detail);
+    throw connection_closed_error(std::move(sent), std::move(received), received_then_sent,
+                                  detail);
 }
 
 }  // namespace syncws

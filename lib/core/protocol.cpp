@@ -423,8 +423,12 @@ mask_key protocol::next_mask_key() {
 
 // ---------------------------------------------------------------------------- state
 
-void protocol::raise_closed() const {
-    connection_closed::raise(close_sent_, close_received_, close_received_then_sent_);
+void protocol::raise_closed(const std::string& detail) const {
+    // A failure whose reason is already in the close frame we sent needs no repeating.
+    const bool failure_in_frame = failure_ && close_sent_ && close_sent_->code == failure_->code;
+    const std::string why =
+        !detail.empty() ? detail : failure_ && !failure_in_frame ? failure_->reason : std::string();
+    connection_closed::raise(close_sent_, close_received_, close_received_then_sent_, why);
 }
 
 }  // namespace syncws::core

@@ -41,6 +41,11 @@ TEST_CASE("the message says what each side sent, in order") {
           "sent 1000 (normal closure); then received 1000 (normal closure)");
 }
 
+TEST_CASE("a detail saying why the connection ended is added to the message") {
+    const connection_closed closed(std::nullopt, std::nullopt, false, "connection reset by peer");
+    CHECK(std::string(closed.what()).find("[connection reset by peer]") != std::string::npos);
+}
+
 TEST_CASE("the peer's code and reason are the ones reported") {
     const connection_closed closed(close_frame{1000, ""}, close_frame{4001, "kicked"}, true);
     CHECK(closed.code() == 4001);

@@ -493,12 +493,18 @@ TEST_CASE("end of stream without a close frame is an abnormal closure (1006)") {
     }
 }
 
-TEST_CASE("end of stream in the middle of a frame says so") {
+TEST_CASE("end of stream in the middle of a frame says so, also in the error the user sees") {
     protocol p = server();
     p.receive_data(to(p, opcode::binary, "abcdef").substr(0, 9));
     p.receive_eof();
     REQUIRE(p.failure());
     CHECK(p.failure()->reason == "connection lost in the middle of a frame");
+    try {
+        p.raise_closed();
+        FAIL("raise_closed returned");
+    } catch (const syncws::connection_closed_error& e) {
+        CHECK(std::string(e.what()).find("in the middle of a frame") != std::string::npos);
+    }
 }
 
 TEST_CASE("data after a close frame is ignored") {

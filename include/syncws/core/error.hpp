@@ -83,9 +83,11 @@ public:
 /// missing) so that the user sees what each side said.
 class connection_closed : public error {
 public:
+    /// detail: why the connection ended, when more is known than the close frames say
+    /// ("connection reset by peer", "keepalive ping timeout ..."); added to what().
     connection_closed(std::optional<core::close_frame> sent,
                       std::optional<core::close_frame> received,
-                      bool received_then_sent);
+                      bool received_then_sent, const std::string& detail = {});
 
     /// The close frame this side sent, if any.
     const std::optional<core::close_frame>& sent() const noexcept { return sent_; }
@@ -104,7 +106,7 @@ public:
     /// throws it.
     [[noreturn]] static void raise(std::optional<core::close_frame> sent,
                                    std::optional<core::close_frame> received,
-                                   bool received_then_sent);
+                                   bool received_then_sent, const std::string& detail = {});
 
 private:
     std::optional<core::close_frame> sent_;

@@ -175,8 +175,10 @@ public:
     bool close_received_then_sent() const noexcept { return close_received_then_sent_; }
     /// Why this side failed the connection (close code and text), if it did.
     const std::optional<close_frame>& failure() const noexcept { return failure_; }
-    /// Throws connection_closed_ok or connection_closed_error describing how it closed.
-    [[noreturn]] void raise_closed() const;
+    /// Throws connection_closed_ok or connection_closed_error describing how it closed; the
+    /// detail (or else why this side failed the connection, when the close frames do not
+    /// say it) is added to the message.
+    [[noreturn]] void raise_closed(const std::string& detail = {}) const;
     /// Size of the message being assembled (bytes received so far).
     std::size_t partial_message_size() const noexcept { return message_.size(); }
 
