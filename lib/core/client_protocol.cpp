@@ -12,7 +12,12 @@ client_protocol::client_protocol(uri target, client_handshake_config handshake,
       target_(std::move(target)),
       handshake_(std::move(handshake)),
       key_(key.empty() ? generate_key() : std::move(key)),
-      parser_(config_.http) {}
+      parser_(config_.http) {
+    if (handshake_.deflate && handshake_.deflate->enabled) {
+        handshake_.deflate->validate();
+        handshake_.extension_offers.push_back(make_deflate_offer(*handshake_.deflate));
+    }
+}
 
 http_request client_protocol::connect() const {
     return build_client_request(target_, handshake_, key_);
@@ -51,11 +56,26 @@ void client_protocol::finish_handshake() {
     http_response& response = parser_.response();
     try {
         result_ = check_server_response(response, key_, handshake_);
+        accept_extensions();
         set_state(state::open);
     } catch (const error&) {
         fail_handshake(std::current_exception());
     }
     push_event(std::move(response));
+}
+
+// The extensions the server accepted were all offered; the ones we implement are set up here.
+void client_protocol::accept_extensions() {
+    bool deflate_accepted = false;
+    for (const std::string& element : result_.extensions) {
+        if (!handshake_.deflate || !handshake_.deflate->enabled ||
+            parse_extension_element(element).name != deflate_extension_name)
+            continue;
+        if (deflate_accepted)
+            throw invalid_handshake("the server accepted permessage-deflate twice", 0);
+        deflate_accepted = true;
+        enable_deflate(accept_deflate_response(element, *handshake_.deflate), *handshake_.deflate);
+    }
 }
 
 void client_protocol::fail_handshake(std::exception_ptr error) {

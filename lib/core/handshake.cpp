@@ -116,28 +116,40 @@ std::string show_field(const http_headers& headers, std::string_view name) {
 //
 // http_headers::list() splits a field into elements at the commas outside quoted strings;
 // this checks one element's syntax in one pass, so a megabyte of hostile input costs linear
-// time. Elements are kept as written: the extension itself reads its parameters.
+// time. Elements are kept as written: the extension itself reads its parameters, through
+// parse_extension_element, which runs this same checker so that both accept one language.
 class extension_element_checker {
 public:
-    explicit extension_element_checker(std::string_view element) : s_(element) {}
+    // parsed, when given, receives the name and the parameters as they are read.
+    explicit extension_element_checker(std::string_view element,
+                                       extension_element* parsed = nullptr)
+        : s_(element), parsed_(parsed) {}
 
     // What is wrong with the element, or "" when it is well formed.
     std::string check() {
-        if (token().empty()) return unexpected("an extension name");
+        const std::string_view name = token();
+        if (name.empty()) return unexpected("an extension name");
+        if (parsed_) parsed_->name = std::string(name);
         skip_ows();
         while (!at_end() && peek() == ';') {
             ++pos_;
             skip_ows();
-            if (token().empty()) return unexpected("a parameter name after ';'");
+            const std::string_view parameter = token();
+            if (parameter.empty()) return unexpected("a parameter name after ';'");
             skip_ows();
-            if (at_end() || peek() != '=') continue;
+            if (at_end() || peek() != '=') {
+                record(parameter, std::nullopt);
+                continue;
+            }
             ++pos_;
             skip_ows();
+            const std::size_t value_start = pos_;
             if (!at_end() && peek() == '"') {
                 if (!quoted_string()) return "unterminated quoted string in " + quoted(s_);
             } else if (token().empty()) {
                 return unexpected("a parameter value after '='");
             }
+            record(parameter, s_.substr(value_start, pos_ - value_start));
             skip_ows();
         }
         return at_end() ? std::string() : unexpected("';' or the end of the element");
@@ -172,6 +184,24 @@ private:
         return false;
     }
 
+    // When parsing: a parameter and its value as written, a token or a well-formed quoted
+    // string (stored without its quotes and escapes). Checking alone copies nothing.
+    void record(std::string_view name, std::optional<std::string_view> written) {
+        if (!parsed_) return;
+        std::optional<std::string> value;
+        if (written) value = written->front() == '"' ? unquote(*written) : std::string(*written);
+        parsed_->parameters.emplace_back(std::string(name), std::move(value));
+    }
+
+    static std::string unquote(std::string_view written) {
+        std::string text;
+        for (std::size_t i = 1; i + 1 < written.size(); ++i) {
+            if (written[i] == '\\') ++i;
+            text += written[i];
+        }
+        return text;
+    }
+
     std::string unexpected(std::string_view expected) const {
         const std::string found = at_end() ? "the end" : quoted(s_.substr(pos_, 1));
         return "expected " + std::string(expected) + " but found " + found + " at offset " +
@@ -180,6 +210,7 @@ private:
 
     std::string_view s_;
     std::size_t pos_ = 0;
+    extension_element* parsed_;
 };
 
 std::string check_extension_element(std::string_view element) {
@@ -400,6 +431,14 @@ std::string accept_key(std::string_view key) {
         throw error("OpenSSL cannot compute SHA-1 (EVP_Digest failed); is the default "
                     "provider available?");
     return base64_encode(std::string_view(reinterpret_cast<const char*>(digest.data()), size));
+}
+
+extension_element parse_extension_element(std::string_view element) {
+    extension_element parsed;
+    const std::string problem = extension_element_checker(element, &parsed).check();
+    if (!problem.empty())
+        fail_server("malformed Sec-WebSocket-Extensions element: " + problem, 400);
+    return parsed;
 }
 
 http_request build_client_request(const uri& target, const client_handshake_config& config,

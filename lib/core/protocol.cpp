@@ -21,6 +21,9 @@ constexpr std::size_t direct_read_threshold = 4096;
 // a huge payload does not make us commit memory for bytes that have not arrived.
 constexpr std::size_t direct_read_chunk = 1024 * 1024;
 
+// The compressed copy of a sent frame is kept for reuse up to this size.
+constexpr std::size_t deflated_keep_limit = 1024 * 1024;
+
 // A close reason must fit the 125-byte control payload with its 2-byte code. Cut on a code
 // point boundary so that a reason we generate is still valid UTF-8.
 std::string truncate_reason(std::string_view reason) {
@@ -63,7 +66,7 @@ void protocol::receive_data(std::string_view data) {
 }
 
 receive_buffer protocol::prepare_receive() {
-    if (rx_ == rx_state::payload && !is_control(frame_.op) &&
+    if (rx_ == rx_state::payload && !is_control(frame_.op) && !message_compressed_ &&
         payload_remaining_ >= direct_read_threshold && state_ != state::connecting) {
         const auto chunk =
             static_cast<std::size_t>(std::min<std::uint64_t>(payload_remaining_, direct_read_chunk));
@@ -131,7 +134,11 @@ void protocol::consume(const char* data, std::size_t n) {
             case rx_state::payload: {
                 const auto take =
                     static_cast<std::size_t>(std::min<std::uint64_t>(n, payload_remaining_));
-                std::string& target = is_control(frame_.op) ? control_ : message_;
+                std::string& target = is_control(frame_.op) ? control_
+                                      : message_compressed_ ? compressed_
+                                                            : message_;
+                // Compressed bytes are inflated as they come, so only this read's are kept.
+                if (&target == &compressed_) compressed_.clear();
                 const std::size_t offset = target.size();
                 target.append(data, take);
                 data += take;
@@ -168,7 +175,10 @@ std::size_t protocol::consume_frame_header(const char* data, std::size_t n) {
 }
 
 void protocol::start_frame(const frame_header& header) {
-    const std::string problem = check_frame_header(header, frame_rules{side_, false});
+    // permessage-deflate claims RSV1 on the first frame of a data message (RFC 7692 §6).
+    const bool starts_message = !is_control(header.op) && header.op != opcode::continuation;
+    const std::string problem =
+        check_frame_header(header, frame_rules{side_, deflate_ && starts_message});
     if (!problem.empty()) return fail(close_code::protocol_error, problem);
 
     if (is_control(header.op)) {
@@ -183,23 +193,31 @@ void protocol::start_frame(const frame_header& header) {
         if (!continuation) {
             in_message_ = true;
             message_text_ = header.op == opcode::text;
+            message_compressed_ = header.rsv1;
+            handed_out_ = 0;
             message_size_ = 0;
             message_.clear();
             utf8_in_.reset();
         }
-        // Limits are checked on the announced length, before any payload is buffered.
-        if (header.payload_length > config_.max_frame_size)
+        // Limits are checked on the announced length, before any payload is buffered. The
+        // frames of a compressed message are never buffered whole (they are inflated as
+        // they arrive), and incompressible data grows a little when deflated: they are
+        // measured once inflated, against max_message_size (inflate_payload).
+        if (!message_compressed_ && header.payload_length > config_.max_frame_size)
             return fail(close_code::message_too_big,
                         "frame of " + std::to_string(header.payload_length) +
                             " bytes exceeds the limit of " +
                             std::to_string(config_.max_frame_size) + " bytes");
-        if (header.payload_length > config_.max_message_size - message_size_)
-            return fail(close_code::message_too_big,
-                        "message of at least " +
-                            std::to_string(message_size_ + header.payload_length) +
-                            " bytes exceeds the limit of " +
-                            std::to_string(config_.max_message_size) + " bytes");
-        message_size_ += header.payload_length;
+        // A compressed message is measured once inflated (inflate_payload), as it grows.
+        if (!message_compressed_) {
+            if (header.payload_length > config_.max_message_size - message_size_)
+                return fail(close_code::message_too_big,
+                            "message of at least " +
+                                std::to_string(message_size_ + header.payload_length) +
+                                " bytes exceeds the limit of " +
+                                std::to_string(config_.max_message_size) + " bytes");
+            message_size_ += header.payload_length;
+        }
     }
     frame_ = header;
     payload_remaining_ = header.payload_length;
@@ -212,20 +230,57 @@ void protocol::consume_payload(char* payload, std::size_t n) {
     if (frame_.masked) apply_mask(payload, n, frame_.key, payload_done_ % 4);
     payload_done_ += n;
     payload_remaining_ -= n;
-    // Fail fast: a bad byte fails the connection now, not when the message is complete.
-    if (!is_control(frame_.op) && message_text_ && !utf8_in_.feed(std::string_view(payload, n)))
-        return fail(close_code::invalid_payload, "invalid UTF-8 in a text message");
+    if (!is_control(frame_.op)) {
+        if (message_compressed_)
+            inflate_payload(std::string_view(payload, n), false);
+        else
+            check_text(payload, n);
+        if (rx_ == rx_state::discard) return;
+    }
     if (payload_remaining_ == 0) finish_frame();
+}
+
+// Inflates straight into the message buffer, in bounded steps, so that a small frame that
+// inflates to gigabytes fails with 1009 once the limit is reached instead of using memory.
+void protocol::inflate_payload(std::string_view compressed, bool fin) {
+    const std::size_t before = message_.size();
+    // Earlier fragments of this message were handed out already (stream_fragments).
+    const std::size_t allowance = config_.max_message_size - static_cast<std::size_t>(handed_out_);
+    switch (deflate_->decompress(compressed, fin, message_, allowance)) {
+        case inflate_status::ok:
+            break;
+        case inflate_status::too_big:
+            return fail(close_code::message_too_big,
+                        "message exceeds the limit of " + std::to_string(config_.max_message_size) +
+                            " bytes once decompressed");
+        case inflate_status::corrupt:
+            return fail(close_code::invalid_payload,
+                        "invalid compressed data: " + deflate_->error());
+    }
+    message_size_ = handed_out_ + message_.size();
+    check_text(message_.data() + before, message_.size() - before);
+}
+
+// Fail fast: a bad byte fails the connection now, not when the message is complete.
+bool protocol::check_text(const char* data, std::size_t n) {
+    if (!message_text_ || utf8_in_.feed(std::string_view(data, n))) return true;
+    fail(close_code::invalid_payload, "invalid UTF-8 in a text message");
+    return false;
 }
 
 void protocol::finish_frame() {
     rx_ = rx_state::frame_header;
     if (is_control(frame_.op)) return finish_control_frame();
     const bool fin = frame_.fin;
+    if (fin && message_compressed_) {
+        inflate_payload({}, true);  // the 00 00 ff ff tail the sender removed
+        if (rx_ == rx_state::discard) return;
+    }
     if (fin && message_text_ && !utf8_in_.complete())
         return fail(close_code::invalid_payload, "text message ends inside a UTF-8 sequence");
     if (fin) in_message_ = false;
     if (fin || config_.stream_fragments) {
+        handed_out_ += message_.size();
         events_.push_back(message_event{message_text_, std::move(message_), fin});
         message_.clear();
     }
@@ -322,26 +377,42 @@ void protocol::check_outgoing_text(std::string_view data, bool fin, bool first) 
     utf8_out_ = next;
 }
 
-void protocol::send_text(std::string_view data, bool fin) {
+void protocol::send_text(std::string_view data, bool fin, compression mode) {
     ensure_can_send_data(false);
     check_outgoing_text(data, fin, true);
     tx_text_ = true;
-    send_frame(opcode::text, fin, data, true);
+    tx_compressed_ = should_compress(data, fin, mode);
+    send_data_frame(opcode::text, fin, data);
     tx_in_message_ = !fin;
 }
 
-void protocol::send_binary(std::string_view data, bool fin) {
+void protocol::send_binary(std::string_view data, bool fin, compression mode) {
     ensure_can_send_data(false);
     tx_text_ = false;
-    send_frame(opcode::binary, fin, data, true);
+    tx_compressed_ = should_compress(data, fin, mode);
+    send_data_frame(opcode::binary, fin, data);
     tx_in_message_ = !fin;
 }
 
 void protocol::send_continuation(std::string_view data, bool fin) {
     ensure_can_send_data(true);
     if (tx_text_) check_outgoing_text(data, fin, false);
-    send_frame(opcode::continuation, fin, data, true);
+    send_data_frame(opcode::continuation, fin, data);
     tx_in_message_ = !fin;
+}
+
+bool protocol::should_compress(std::string_view first, bool fin, compression mode) const {
+    return deflate_ && mode == compression::automatic && (!fin || first.size() >= deflate_threshold_);
+}
+
+void protocol::send_data_frame(opcode op, bool fin, std::string_view payload) {
+    if (!tx_compressed_) return send_frame(op, fin, payload, true);
+    deflated_.clear();
+    deflate_->compress(payload, fin, deflated_);
+    // RSV1 marks the message as compressed, on its first frame only (RFC 7692 §6.1).
+    send_frame(op, fin, deflated_, false, op != opcode::continuation);
+    // A huge message should not keep its compressed copy alive on an idle connection.
+    if (deflated_.capacity() > deflated_keep_limit) std::string().swap(deflated_);
 }
 
 std::uint64_t protocol::send_ping(std::string_view payload) {
@@ -397,24 +468,30 @@ void protocol::fail(std::uint16_t code, std::string_view reason) {
     if (side_ == role::server) close_transport_ = true;
 }
 
-void protocol::send_frame(opcode op, bool fin, std::string_view payload, bool may_borrow) {
+void protocol::send_frame(opcode op, bool fin, std::string_view payload, bool may_borrow,
+                          bool rsv1) {
     unsigned char header[max_frame_header_size];
     if (side_ == role::client) {
         const mask_key key = next_mask_key();
         const std::size_t header_size =
-            encode_frame_header(header, fin, false, op, payload.size(), &key);
+            encode_frame_header(header, fin, rsv1, op, payload.size(), &key);
         char* out = output_.append_uninitialized(header_size + payload.size());
         std::memcpy(out, header, header_size);
         mask_copy(out + header_size, payload.data(), payload.size(), key);
         return;
     }
     const std::size_t header_size =
-        encode_frame_header(header, fin, false, op, payload.size(), nullptr);
+        encode_frame_header(header, fin, rsv1, op, payload.size(), nullptr);
     output_.append(std::string_view(reinterpret_cast<const char*>(header), header_size));
     if (may_borrow && payload.size() >= borrow_threshold)
         output_.append_borrowed(payload);
     else
         output_.append(payload);
+}
+
+void protocol::enable_deflate(const deflate_parameters& parameters, const deflate_options& options) {
+    deflate_ = std::make_unique<deflate_codec>(parameters, options);
+    deflate_threshold_ = options.threshold;
 }
 
 mask_key protocol::next_mask_key() {

@@ -6,10 +6,24 @@
 
 namespace syncws::core {
 
+namespace {
+
+// True when the response's Sec-WebSocket-Extensions holds element (the caller may have
+// replaced the response accept() built).
+bool response_accepts(const http_response& response, std::string_view element) {
+    for (const auto accepted : response.headers.list("Sec-WebSocket-Extensions"))
+        if (accepted == element) return true;
+    return false;
+}
+
+}  // namespace
+
 server_protocol::server_protocol(server_handshake_config handshake, protocol_config config)
     : protocol(role::server, std::move(config), state::connecting),
       handshake_(std::move(handshake)),
-      parser_(config_.http) {}
+      parser_(config_.http) {
+    if (handshake_.deflate) handshake_.deflate->validate();
+}
 
 std::size_t server_protocol::receive_handshake(std::string_view data) {
     if (request_received_) {
@@ -66,7 +80,13 @@ http_response server_protocol::accept(const http_request& request) {
         const std::optional<std::string> chosen =
             selector_ ? selector_(offer.subprotocols)
                       : select_subprotocol(offer.subprotocols, handshake_.subprotocols);
-        return build_accept_response(offer.key, chosen, {});
+        std::vector<std::string> extensions;
+        deflate_agreement_.reset();
+        if (handshake_.deflate) {
+            deflate_agreement_ = negotiate_deflate(offer.extension_offers, *handshake_.deflate);
+            if (deflate_agreement_) extensions.push_back(deflate_agreement_->response);
+        }
+        return build_accept_response(offer.key, chosen, extensions);
     } catch (const invalid_handshake& problem) {
         handshake_error_ = std::current_exception();
         return build_error_response(problem);
@@ -89,6 +109,8 @@ void server_protocol::send_response(const http_response& response) {
     if (response.status == 101) {
         if (auto chosen = response.headers.get("Sec-WebSocket-Protocol"))
             subprotocol_ = std::string(*chosen);
+        if (deflate_agreement_ && response_accepts(response, deflate_agreement_->response))
+            enable_deflate(deflate_agreement_->parameters, *handshake_.deflate);
         set_state(state::open);
         if (!early_data_.empty()) {
             std::string early;

@@ -229,6 +229,10 @@ std::string uri::to_string() const {
     return out;
 }
 
+std::string uri::to_display_string() const {
+    return std::string(secure ? "wss://" : "ws://") + host_header() + resource;
+}
+
 std::string percent_decode(std::string_view text) {
     std::string out;
     out.reserve(text.size());

@@ -3,7 +3,10 @@
 #include <doctest.h>
 
 #include <cstddef>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "syncws/core/error.hpp"
@@ -106,6 +109,101 @@ TEST_CASE("the accept key depends on the key") {
 TEST_CASE("the accept key hashes the key as sent, without decoding or trimming it") {
     CHECK(accept_key(" dGhlIHNhbXBsZSBub25jZQ==") != sample_accept);
     CHECK(accept_key("dGhlIHNhbXBsZSBub25jZQ") != sample_accept);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("RFC 6455 §9.1 extension elements") {
+
+using parameter_list = std::vector<std::pair<std::string, std::optional<std::string>>>;
+
+// The message of the invalid_handshake that parse_extension_element throws, which must have
+// status 400 (a server answers a malformed offer with it).
+std::string element_error(std::string_view element) {
+    try {
+        const auto parsed = parse_extension_element(element);
+        FAIL("parsed, with name ", parsed.name);
+    } catch (const syncws::invalid_handshake& e) {
+        CHECK(e.status() == 400);
+        return e.what();
+    }
+    return {};
+}
+
+TEST_CASE("an element without parameters is its name") {
+    const auto element = parse_extension_element("permessage-deflate");
+    CHECK(element.name == "permessage-deflate");
+    CHECK(element.parameters.empty());
+}
+
+TEST_CASE("parameters are kept in order, with a value or without") {
+    const auto element = parse_extension_element(
+        "permessage-deflate; client_max_window_bits; server_max_window_bits=10; "
+        "server_no_context_takeover");
+    CHECK(element.name == "permessage-deflate");
+    CHECK(element.parameters == parameter_list{{"client_max_window_bits", std::nullopt},
+                                               {"server_max_window_bits", "10"},
+                                               {"server_no_context_takeover", std::nullopt}});
+}
+
+TEST_CASE("a quoted-string value is unquoted and unescaped") {
+    const auto element =
+        parse_extension_element("x; a=\"10\"; b=\"say \\\"hi\\\", \\\\ ok\"; c=\"\"");
+    CHECK(element.parameters == parameter_list{{"a", "10"}, {"b", "say \"hi\", \\ ok"}, {"c", ""}});
+}
+
+TEST_CASE("whitespace around ';' and '=' is not part of names or values") {
+    const auto element = parse_extension_element("x ;a = 1 ;\tb\t;  c=\"2\"  ");
+    CHECK(element.name == "x");
+    CHECK(element.parameters == parameter_list{{"a", "1"}, {"b", std::nullopt}, {"c", "2"}});
+}
+
+TEST_CASE("a parameter given twice is kept twice: the extension decides what that means") {
+    const auto element = parse_extension_element("x; a; a=1");
+    CHECK(element.parameters == parameter_list{{"a", std::nullopt}, {"a", "1"}});
+}
+
+TEST_CASE("names and values keep their case") {
+    const auto element = parse_extension_element("Permessage-Deflate; Server_Max_Window_Bits=A");
+    CHECK(element.name == "Permessage-Deflate");
+    CHECK(element.parameters == parameter_list{{"Server_Max_Window_Bits", "A"}});
+}
+
+TEST_CASE("a malformed element throws invalid_handshake with status 400, saying what is wrong") {
+    CHECK_SAYS(element_error(""), "expected an extension name");
+    CHECK_SAYS(element_error(" x"), "expected an extension name");
+    CHECK_SAYS(element_error("x;"), "a parameter name");
+    CHECK_SAYS(element_error("x; =1"), "a parameter name");
+    CHECK_SAYS(element_error("x; a="), "a parameter value");
+    CHECK_SAYS(element_error("x; a=\"open"), "unterminated quoted string");
+    CHECK_SAYS(element_error("x; a=\"a\\"), "unterminated quoted string");
+    CHECK_SAYS(element_error("x; a=\"a\"b"), "';' or the end of the element");
+    CHECK_SAYS(element_error("x y"), "';' or the end of the element");
+    CHECK_SAYS(element_error("x, y"), "';' or the end of the element");
+    CHECK_SAYS(element_error("x; a=1 2"), "';' or the end of the element");
+}
+
+TEST_CASE("parse_extension_element accepts exactly what the handshake checks accept") {
+    // A request with the element passes check_client_request if and only if it parses.
+    for (const char* element : {"x", "x; a", "x; a=1", "x; a=\"1, 2\"", "x;", "x; a=", "x y",
+                                "x; a=\"1", "x; a=\"\\\"\"", "x ; a = \"\""}) {
+        CAPTURE(element);
+        auto request = sample_request();
+        request.headers.add("Sec-WebSocket-Extensions", element);
+        bool parses = true;
+        try {
+            parse_extension_element(element);
+        } catch (const syncws::invalid_handshake&) {
+            parses = false;
+        }
+        bool checks = true;
+        try {
+            check_client_request(request, {});
+        } catch (const syncws::invalid_handshake&) {
+            checks = false;
+        }
+        CHECK(parses == checks);
+    }
 }
 
 }  // TEST_SUITE

@@ -5,8 +5,11 @@
 #include <variant>
 #include <vector>
 
+#include "syncws/core/client_protocol.hpp"
 #include "syncws/core/error.hpp"
 #include "syncws/core/protocol.hpp"
+#include "syncws/core/server_protocol.hpp"
+#include "syncws/core/utf8.hpp"
 #include "test_support.hpp"
 
 using namespace syncws::core;
@@ -741,6 +744,267 @@ TEST_CASE("a large payload is read directly into the message buffer") {
     const auto events = events_of(p);
     REQUIRE(events.size() == 1);
     CHECK(as_message(events[0]).data == payload);
+}
+
+}  // TEST_SUITE
+
+// ------------------------------------------------------------------ permessage-deflate
+
+namespace {
+
+// A client and a server protocol that negotiated permessage-deflate through a real opening
+// handshake, with every message compressed (threshold 0) unless a test says otherwise.
+struct deflate_pair {
+    client_protocol client;
+    server_protocol server;
+
+    deflate_pair(deflate_options client_options, deflate_options server_options,
+                 protocol_config server_config = {})
+        : client(parse_uri("ws://example.com/"), client_handshake(client_options),
+                 test::pinned_config()),
+          server(server_handshake(server_options), server_config) {
+        client.send_request(client.connect());
+        server.receive_data(output_of(client));
+        auto request = events_of(server);
+        REQUIRE(request.size() == 1);
+        server.send_response(server.accept(std::get<http_request>(request[0])));
+        client.receive_data(output_of(server));
+        REQUIRE(client.current_state() == state::open);
+        events_of(client);
+    }
+
+    static client_handshake_config client_handshake(deflate_options options) {
+        client_handshake_config config;
+        config.deflate = options;
+        return config;
+    }
+    static server_handshake_config server_handshake(deflate_options options) {
+        server_handshake_config config;
+        config.deflate = options;
+        return config;
+    }
+};
+
+deflate_options every_message() {
+    deflate_options options;
+    options.threshold = 0;
+    return options;
+}
+
+deflate_options server_every_message() {
+    deflate_options options = deflate_options::for_server();
+    options.threshold = 0;
+    return options;
+}
+
+// The RFC 7692 §7.2.3.1 "Hello", compressed, as a client would send it (masked).
+std::string client_frame(std::string_view payload, bool rsv1, bool fin = true,
+                         opcode op = opcode::text) {
+    return frame(op, payload, true, fin, rsv1);
+}
+
+const std::string compressed_hello = bytes({0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00});
+
+}  // namespace
+
+TEST_SUITE("RFC 7692 permessage-deflate in the protocol") {
+
+TEST_CASE("both sides turn compression on when the handshake negotiated it") {
+    deflate_pair pair(deflate_options{}, deflate_options::for_server());
+    REQUIRE(pair.client.deflate());
+    REQUIRE(pair.server.deflate());
+    CHECK(pair.client.deflate()->parameters().our_window_bits == 12);
+    CHECK(pair.server.deflate()->parameters().peer_window_bits == 12);
+    CHECK(pair.server.deflate()->parameters().our_window_bits == 12);
+}
+
+TEST_CASE("no compression when the server does not accept the offer") {
+    deflate_options off = deflate_options::for_server();
+    off.enabled = false;
+    deflate_pair pair(deflate_options{}, off);
+    CHECK(!pair.client.deflate());
+    CHECK(!pair.server.deflate());
+}
+
+TEST_CASE("the server inflates the RFC 7692 example \"Hello\" and the client sends it the same way") {
+    deflate_pair pair(every_message(), server_every_message());
+    pair.server.receive_data(client_frame(compressed_hello, true));
+    auto events = events_of(pair.server);
+    REQUIRE(events.size() == 1);
+    CHECK(as_message(events[0]).data == "Hello");
+
+    pair.server.send_text("Hello");
+    CHECK(output_of(pair.server) == bytes({0xc1, 0x07}) + compressed_hello);
+}
+
+TEST_CASE("with context takeover a repeated message compresses to the RFC 7692 second form") {
+    deflate_pair pair(every_message(), server_every_message());
+    pair.server.send_text("Hello");
+    output_of(pair.server);
+    pair.server.send_text("Hello");
+    CHECK(output_of(pair.server) == bytes({0xc1, 0x05, 0xf2, 0x00, 0x11, 0x00, 0x00}));
+}
+
+TEST_CASE("without context takeover every message compresses alike") {
+    deflate_options server = server_every_message();
+    server.no_context_takeover = true;
+    deflate_pair pair(every_message(), server);
+    for (int i = 0; i < 3; ++i) {
+        pair.server.send_text("Hello");
+        CHECK(output_of(pair.server) == bytes({0xc1, 0x07}) + compressed_hello);
+    }
+}
+
+TEST_CASE("a compressed message split into fragments is reassembled (RFC 7692 §7.2.3.1)") {
+    deflate_pair pair(every_message(), server_every_message());
+    const std::string input = client_frame(bytes({0xf2, 0x48}), true, false) +
+                              client_frame(bytes({0xcd, 0xc9, 0xc9, 0x07, 0x00}), false, true,
+                                           opcode::continuation);
+    test::for_each_split(input, [&](const std::vector<std::string_view>& pieces) {
+        deflate_pair fresh(every_message(), server_every_message());
+        for (auto piece : pieces) fresh.server.receive_data(piece);
+        auto events = events_of(fresh.server);
+        REQUIRE(events.size() == 1);
+        CHECK(as_message(events[0]).data == "Hello");
+    });
+}
+
+TEST_CASE("messages travel both ways compressed, every size, fragmented or not") {
+    deflate_pair pair(every_message(), server_every_message());
+    std::mt19937 random(7);
+    for (std::size_t size : {0u, 1u, 100u, 5000u, 70000u, 300000u}) {
+        std::string text;
+        while (text.size() < size) text += "{\"id\": " + std::to_string(random() % 1000) + ", \"name\": \"αβγ\"}";
+        text.resize(size);
+        while (!is_valid_utf8(text)) text.pop_back();
+
+        pair.client.send_text(text);
+        const std::string wire = output_of(pair.client);
+        if (size > 1000) CHECK(wire.size() < text.size() / 2);
+        pair.server.receive_data(wire);
+        auto at_server = events_of(pair.server);
+        REQUIRE(at_server.size() == 1);
+        CHECK(as_message(at_server[0]).data == text);
+
+        const std::size_t half = text.size() / 2;
+        pair.server.send_binary(std::string_view(text).substr(0, half), false);
+        pair.server.send_continuation(std::string_view(text).substr(half), true);
+        pair.client.receive_data(output_of(pair.server));
+        auto at_client = events_of(pair.client);
+        REQUIRE(at_client.size() == 1);
+        CHECK(as_message(at_client[0]).data == text);
+        CHECK(!as_message(at_client[0]).text);
+    }
+}
+
+TEST_CASE("RSV1 is set on the first frame of a compressed message only") {
+    deflate_pair pair(every_message(), server_every_message());
+    pair.server.send_binary("first part", false);
+    const std::string first = output_of(pair.server);
+    pair.server.send_continuation("second part", true);
+    const std::string second = output_of(pair.server);
+    CHECK((static_cast<unsigned char>(first[0]) & 0x40) != 0);
+    CHECK((static_cast<unsigned char>(second[0]) & 0x40) == 0);
+}
+
+TEST_CASE("small messages and messages marked compression::never are sent as they are") {
+    deflate_pair pair(deflate_options{}, deflate_options::for_server());
+    pair.server.send_text("short");  // under the 128-byte threshold
+    CHECK(output_of(pair.server) == frame(opcode::text, "short", false));
+    const std::string big(1000, 'x');
+    pair.server.send_binary(big, true, compression::never);
+    CHECK(output_of(pair.server) == frame(opcode::binary, big, false));
+    pair.server.send_binary(big);
+    const std::string compressed = output_of(pair.server);
+    CHECK(compressed.size() < 100);
+    CHECK((static_cast<unsigned char>(compressed[0]) & 0x40) != 0);
+}
+
+TEST_CASE("control frames are never compressed") {
+    deflate_pair pair(every_message(), server_every_message());
+    pair.server.send_ping("ping payload");
+    CHECK(output_of(pair.server) == frame(opcode::ping, "ping payload", false));
+    pair.server.send_close(close_code::normal, "bye");
+    CHECK(output_of(pair.server) == frame(opcode::close, close_payload(1000, "bye"), false));
+}
+
+TEST_CASE("RSV1 on a continuation frame fails the connection with 1002") {
+    deflate_pair pair(every_message(), server_every_message());
+    pair.server.receive_data(client_frame("ab", false, false) +
+                             client_frame(compressed_hello, true, true, opcode::continuation));
+    check_failed_with(pair.server, close_code::protocol_error);
+}
+
+TEST_CASE("RSV1 on a control frame fails the connection with 1002") {
+    deflate_pair pair(every_message(), server_every_message());
+    pair.server.receive_data(client_frame("", true, true, opcode::ping));
+    check_failed_with(pair.server, close_code::protocol_error);
+}
+
+TEST_CASE("data that is not deflate fails the connection with 1007") {
+    deflate_pair pair(every_message(), server_every_message());
+    pair.server.receive_data(client_frame(bytes({0xff, 0xff, 0xff, 0xff, 0xff}), true));
+    check_failed_with(pair.server, close_code::invalid_payload);
+}
+
+TEST_CASE("compressed text that inflates to invalid UTF-8 fails the connection with 1007") {
+    deflate_pair pair(every_message(), server_every_message());
+    pair.client.send_binary(bytes({'o', 'k', 0xc3, 0x28}));  // compressed, but sent as binary
+    std::string wire = output_of(pair.client);
+    wire[0] = static_cast<char>((wire[0] & 0xf0) | 0x01);    // relabelled as text
+    pair.server.receive_data(wire);
+    check_failed_with(pair.server, close_code::invalid_payload);
+}
+
+TEST_CASE("a small frame that inflates past the limit fails with 1009 without using the memory") {
+    protocol_config limited;
+    limited.max_message_size = 1024 * 1024;
+    for (bool streaming : {false, true}) {
+        CAPTURE(streaming);
+        limited.stream_fragments = streaming;
+        deflate_pair pair(every_message(), server_every_message(), limited);
+        // 64 MiB of zeros, compressed by our own client to about 64 KiB, in 1 MiB fragments.
+        const std::string zeros(1024 * 1024, '\0');
+        for (int i = 0; i < 64; ++i) {
+            if (i == 0)
+                pair.client.send_binary(zeros, false);
+            else
+                pair.client.send_continuation(zeros, i == 63);
+            pair.server.receive_data(output_of(pair.client));
+            events_of(pair.server);
+            CHECK(pair.server.partial_message_size() <= limited.max_message_size);
+            if (pair.server.failure()) break;
+        }
+        check_failed_with(pair.server, close_code::message_too_big);
+    }
+}
+
+TEST_CASE("an incompressible message of the largest size passes though deflate made it bigger") {
+    protocol_config limited;
+    limited.max_message_size = 65536;
+    deflate_pair pair(every_message(), server_every_message(), limited);
+    std::mt19937 random(3);
+    std::string noise(limited.max_message_size, '\0');
+    for (auto& c : noise) c = static_cast<char>(random());
+    pair.client.send_binary(noise);
+    const std::string wire = output_of(pair.client);
+    CHECK(wire.size() > noise.size() + 14);  // the compressed frame is over the limit
+    pair.server.receive_data(wire);
+    auto events = events_of(pair.server);
+    REQUIRE(events.size() == 1);
+    CHECK(as_message(events[0]).data == noise);
+}
+
+TEST_CASE("streamed fragments of a compressed message come out inflated, frame by frame") {
+    protocol_config streaming;
+    streaming.stream_fragments = true;
+    deflate_pair pair(every_message(), server_every_message(), streaming);
+    pair.client.send_text("first half, ", false);
+    pair.client.send_continuation("second half", true);
+    pair.server.receive_data(output_of(pair.client));
+    std::string whole;
+    for (const auto& e : events_of(pair.server)) whole += as_message(e).data;
+    CHECK(whole == "first half, second half");
 }
 
 }  // TEST_SUITE

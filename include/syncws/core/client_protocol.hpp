@@ -39,6 +39,7 @@ protected:
 
 private:
     void finish_handshake();
+    void accept_extensions();
     void fail_handshake(std::exception_ptr error);
 
     uri target_;

@@ -5,8 +5,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "syncws/core/deflate.hpp"
 #include "syncws/core/error.hpp"
 #include "syncws/core/http.hpp"
 #include "syncws/core/uri.hpp"
@@ -36,6 +38,18 @@ std::string generate_key();
 /// Thread-safety: pure function.
 std::string accept_key(std::string_view key);
 
+/// One Sec-WebSocket-Extensions element, parsed: the extension's name and its parameters in
+/// the order written, each with its value (a quoted-string value unquoted) or without one.
+struct extension_element {
+    std::string name;
+    std::vector<std::pair<std::string, std::optional<std::string>>> parameters;
+};
+
+/// Parses one element ("permessage-deflate; client_max_window_bits=\"10\""). Throws
+/// syncws::invalid_handshake (status 400) saying what is malformed.
+/// Thread-safety: pure function.
+extension_element parse_extension_element(std::string_view element);
+
 /// What a client puts in its opening request besides the mandatory fields.
 struct client_handshake_config {
     std::optional<std::string> origin;
@@ -44,6 +58,8 @@ struct client_handshake_config {
     /// Added last (e.g. User-Agent, cookies). A field named like one the handshake generates
     /// replaces it (Authorization: Bearer instead of the URI's credentials, another Origin).
     http_headers extra_headers;
+    /// permessage-deflate to offer (client_protocol adds the offer and checks the answer).
+    std::optional<deflate_options> deflate;
 };
 
 /// What the client learned from a successful handshake.
@@ -84,6 +100,8 @@ struct server_handshake_config {
     /// Origins allowed; empty means any origin (and no Origin) is allowed. The literal
     /// entry "" allows a request without Origin (non-browser clients).
     std::vector<std::string> allowed_origins;
+    /// permessage-deflate to accept (server_protocol answers the client's offers).
+    std::optional<deflate_options> deflate;
 };
 
 /// What the server learned from a valid opening request.

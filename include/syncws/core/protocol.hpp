@@ -14,12 +14,14 @@
 #include <deque>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 
 #include "syncws/core/close.hpp"
+#include "syncws/core/deflate.hpp"
 #include "syncws/core/frame.hpp"
 #include "syncws/core/http.hpp"
 #include "syncws/core/output_queue.hpp"
@@ -40,9 +42,11 @@ inline constexpr std::size_t unlimited = std::numeric_limits<std::size_t>::max()
 /// Settings of the state machine.
 struct protocol_config {
     /// Largest incoming message, in bytes; a larger one fails the connection with 1009 as soon
-    /// as a frame header announces it, before its payload is buffered.
+    /// as a frame header announces it, before its payload is buffered (a compressed one as
+    /// soon as it inflates past the limit).
     std::size_t max_message_size = 16 * 1024 * 1024;
-    /// Largest incoming frame payload; defaults to max_message_size.
+    /// Largest incoming frame payload; defaults to max_message_size. A compressed message
+    /// is measured once inflated, against max_message_size only.
     std::size_t max_frame_size = unlimited;
     /// Hand out each data frame as a fragment event as soon as it is complete, instead of
     /// whole messages (streaming receive of large messages).
@@ -145,10 +149,13 @@ public:
     /// Sends text (a whole message, or with fin = false the first fragment). Throws
     /// protocol_error if data is not valid UTF-8 (checked across fragments), because the
     /// peer would have to fail the connection. A server borrows data until the output is
-    /// taken and written; keep it alive until then.
-    void send_text(std::string_view data, bool fin = true);
+    /// taken and written (unless it is compressed); keep it alive until then. The first
+    /// fragment decides whether the whole message is compressed.
+    void send_text(std::string_view data, bool fin = true,
+                   compression mode = compression::automatic);
     /// Sends binary data (a whole message, or the first fragment). Same borrowing rule.
-    void send_binary(std::string_view data, bool fin = true);
+    void send_binary(std::string_view data, bool fin = true,
+                     compression mode = compression::automatic);
     /// Sends the next fragment of the message started with fin = false.
     void send_continuation(std::string_view data, bool fin);
     /// Sends a ping and returns its id for matching the pong. Throws invalid_state if a ping
@@ -181,6 +188,8 @@ public:
     [[noreturn]] void raise_closed(const std::string& detail = {}) const;
     /// Size of the message being assembled (bytes received so far).
     std::size_t partial_message_size() const noexcept { return message_.size(); }
+    /// The permessage-deflate codec, when it was negotiated; null otherwise.
+    const deflate_codec* deflate() const noexcept { return deflate_.get(); }
 
 protected:
     /// Consumes opening-handshake bytes in the connecting state; returns how many it used.
@@ -197,6 +206,8 @@ protected:
     void abandon_connection();
     /// Parses bytes as frames (for data that arrived right after the opening handshake).
     void receive_frames(std::string_view data) { consume(data.data(), data.size()); }
+    /// Turns permessage-deflate on, once the handshake negotiated it.
+    void enable_deflate(const deflate_parameters& parameters, const deflate_options& options);
 
     protocol_config config_;
 
@@ -207,12 +218,17 @@ private:
     std::size_t consume_frame_header(const char* data, std::size_t n);
     void start_frame(const frame_header& header);
     void consume_payload(char* payload, std::size_t n);
+    void inflate_payload(std::string_view compressed, bool fin);
+    bool check_text(const char* data, std::size_t n);
     void finish_frame();
     void finish_control_frame();
     void receive_close(std::string_view payload);
     void ensure_can_send_data(bool continuation) const;
     void check_outgoing_text(std::string_view data, bool fin, bool first);
-    void send_frame(opcode op, bool fin, std::string_view payload, bool may_borrow);
+    bool should_compress(std::string_view first, bool fin, compression mode) const;
+    void send_data_frame(opcode op, bool fin, std::string_view payload);
+    void send_frame(opcode op, bool fin, std::string_view payload, bool may_borrow,
+                    bool rsv1 = false);
     mask_key next_mask_key();
 
     role side_;
@@ -229,7 +245,10 @@ private:
     std::size_t payload_done_ = 0;     // bytes of this frame's payload already unmasked
     bool in_message_ = false;           // a fragmented message is being received
     bool message_text_ = false;
-    std::uint64_t message_size_ = 0;    // bytes of the message received so far
+    std::uint64_t message_size_ = 0;    // bytes of the message received so far (inflated)
+    bool message_compressed_ = false;   // RSV1 was set on the message's first frame
+    std::uint64_t handed_out_ = 0;      // bytes of the message already in fragment events
+    std::string compressed_;            // compressed payload being unmasked and inflated
     std::string message_;               // data being assembled (or one fragment)
     std::string control_;               // payload of the control frame being received
     utf8_validator utf8_in_;
@@ -242,6 +261,8 @@ private:
     output_queue output_;
     bool tx_in_message_ = false;
     bool tx_text_ = false;              // the fragmented message being sent is text
+    bool tx_compressed_ = false;        // the fragmented message being sent is compressed
+    std::string deflated_;              // compressed payload of the frame being sent
     utf8_validator utf8_out_;
     mask_key_source mask_keys_;
     std::uint64_t next_ping_id_ = 1;
@@ -252,6 +273,10 @@ private:
     std::optional<close_frame> close_received_;
     bool close_received_then_sent_ = false;
     std::optional<close_frame> failure_;
+
+    // permessage-deflate, once negotiated
+    std::unique_ptr<deflate_codec> deflate_;
+    std::size_t deflate_threshold_ = 0;
 };
 
 }  // namespace syncws::core

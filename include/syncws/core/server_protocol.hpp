@@ -34,7 +34,9 @@ public:
     http_response accept(const http_request& request);
     /// Any other response, e.g. 401 or a plain HTTP answer to a health check.
     http_response reject(int status, http_headers headers = {}, std::string body = {}) const;
-    /// Queues the response; a 101 opens the connection, anything else ends it.
+    /// Queues the response; a 101 opens the connection, anything else ends it. The
+    /// permessage-deflate that accept() agreed to is turned on if the response still
+    /// carries it.
     void send_response(const http_response& response);
 
     /// Replaces the default choice (the server's first preference the client offered).
@@ -58,6 +60,7 @@ private:
     bool request_received_ = false;
     std::string early_data_;  // frames that arrived before send_response()
     std::optional<std::string> subprotocol_;
+    std::optional<deflate_agreement> deflate_agreement_;  // from the last accept()
     std::exception_ptr handshake_error_;
 };
 

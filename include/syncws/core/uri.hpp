@@ -27,6 +27,8 @@ struct uri {
     std::string password() const;
     /// The URI written back out: scheme://[user_info@]host[:port]resource.
     std::string to_string() const;
+    /// The URI without its credentials, for messages and logs.
+    std::string to_display_string() const;
 };
 
 /// Parses a ws:// or wss:// URI. The scheme is case-insensitive and the host is lowercased.
