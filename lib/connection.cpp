@@ -61,16 +61,16 @@ void connection::close_if_open() noexcept {
     }
 }
 
-void connection::send(std::string_view text) {
-    engine_->send_data(message_type::text, text, true, false);
+void connection::send(std::string_view text, compression mode) {
+    engine_->send_data(message_type::text, text, true, false, mode);
 }
 
-void connection::send(binary data) {
-    engine_->send_data(message_type::binary, data.data, true, false);
+void connection::send(binary data, compression mode) {
+    engine_->send_data(message_type::binary, data.data, true, false, mode);
 }
 
-void connection::send(const message& m) {
-    engine_->send_data(m.type, m.data, true, false);
+void connection::send(const message& m, compression mode) {
+    engine_->send_data(m.type, m.data, true, false, mode);
 }
 
 void connection::send_fragments(const std::vector<std::string_view>& parts, message_type type) {

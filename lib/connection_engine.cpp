@@ -127,12 +127,15 @@ void connection_engine::read_once(lock& lk, clock::time_point deadline) {
     lk.unlock();
     read_result result{read_status::timeout};
     std::string error;
+    std::exception_ptr thrown;
     try {
         result = stream_->read(region.data, region.size, deadline);
     } catch (const std::exception& e) {
         error = e.what();
+        thrown = std::current_exception();
     }
     lk.lock();
+    if (thrown) transport_error_ = thrown;
     reading_ = false;
     protocol_->commit_receive(result.status == read_status::data ? result.size : 0);
     // An abort from another thread may land while we read: the bytes read still count, and
@@ -319,7 +322,9 @@ void connection_engine::try_flush(lock& lk) {
         protocol_->take_output(more);
         pending_.append_queue(more);
     }
-    if (!pending_.empty()) {
+    // With nothing of ours pending, try_write() still pushes on what the transport holds
+    // (TLS ciphertext the socket could not take yet).
+    if (!pending_.empty() || stream_->has_buffered_output()) {
         pieces_.clear();
         pending_.gather(pieces_);
         try {
@@ -331,7 +336,7 @@ void connection_engine::try_flush(lock& lk) {
             return;
         }
     }
-    unwritten_ = !pending_.empty();
+    unwritten_ = !pending_.empty() || stream_->has_buffered_output();
     if (!unwritten_) half_close_if_requested();
 }
 
@@ -340,7 +345,7 @@ void connection_engine::check_can_send(lock& lk) {
 }
 
 void connection_engine::send_data(message_type type, std::string_view data, bool fin,
-                                  bool continuation) {
+                                  bool continuation, core::compression mode) {
     const clock::time_point deadline = send_deadline();
     write_lock writing = lock_writer(deadline);
     lock lk(mutex_);
@@ -361,9 +366,9 @@ void connection_engine::send_data(message_type type, std::string_view data, bool
     if (continuation)
         protocol_->send_continuation(data, fin);
     else if (type == message_type::text)
-        protocol_->send_text(data, fin);
+        protocol_->send_text(data, fin, mode);
     else
-        protocol_->send_binary(data, fin);
+        protocol_->send_binary(data, fin, mode);
     sending_fragments_ = !fin;
     fragment_sender_ = std::this_thread::get_id();
     write_or_fail(lk, deadline);
@@ -513,6 +518,19 @@ void connection_engine::abort_locked(lock& lk) noexcept {
     changed_.notify_all();
 }
 
+// A TLS failure that ended the opening handshake says more than the end of stream it caused:
+// TLS 1.3 servers refuse a client certificate only after the client's side of the TLS
+// handshake, with an alert that arrives while we wait for the HTTP response.
+void connection_engine::rethrow_tls_failure() const {
+    if (!transport_error_) return;
+    try {
+        std::rethrow_exception(transport_error_);
+    } catch (const tls_error&) {
+        throw;
+    } catch (...) {
+    }
+}
+
 [[noreturn]] void connection_engine::raise_closed(lock& lk) {
     (void)lk;
     if (closed() || transport_ended_ || protocol_->close_sent() || protocol_->close_received())
@@ -562,6 +580,7 @@ void connection_engine::run_client_handshake(const core::http_request& request,
     }
     if (client.handshake_error()) {
         abort_locked(lk);
+        rethrow_tls_failure();
         std::rethrow_exception(client.handshake_error());
     }
     // Open, or already closing: a server may send messages and its close frame right
@@ -676,7 +695,7 @@ bool connection_engine::on_tick(clock::time_point now, int epoll_fd) {
             try_flush(lk);
         }
     }
-    if (unwritten_ || protocol_->output_size() > 0) try_flush(lk);
+    if (unwritten_ || protocol_->output_size() > 0 || stream_->has_buffered_output()) try_flush(lk);
     // Nobody has waited for input for a while: watch the socket so that pings are answered
     // and a close completes while the application is busy.
     const bool paused = reading_paused();
@@ -690,6 +709,9 @@ bool connection_engine::on_tick(clock::time_point now, int epoll_fd) {
     } else if (paused) {
         stop_watching();
     }
+    // TLS may hold input that came with earlier bytes (a close frame in the record after a
+    // message): the socket is then not readable, yet there is something to read.
+    if (watch_fd_ >= 0 && stream_->has_buffered_input()) read_available(lk);
     return true;
 }
 

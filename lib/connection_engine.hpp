@@ -65,7 +65,8 @@ public:
 
     // ---- the public API (see syncws::connection) ----
 
-    void send_data(message_type type, std::string_view data, bool fin, bool continuation);
+    void send_data(message_type type, std::string_view data, bool fin, bool continuation,
+                   core::compression mode = core::compression::automatic);
     /// Starts or continues the fragmented message this thread is sending.
     void send_fragment(message_type type, std::string_view data, bool fin);
     std::optional<message> receive_message(clock::time_point deadline);
@@ -121,6 +122,7 @@ private:
     void half_close_if_requested();
     void transport_ended(lock& lk);
     void abort_locked(lock& lk) noexcept;
+    void rethrow_tls_failure() const;
     bool closed() const;
     void stop_watching();
     void check_can_send(lock& lk);
@@ -165,6 +167,7 @@ private:
     bool write_shut_ = false;       // shutdown_write() done
     std::optional<clock::time_point> close_deadline_;
     std::string failure_;           // why the connection was lost, for logs
+    std::exception_ptr transport_error_;  // what the transport's read threw, if it did
 
     // keepalive and watching (under mutex_)
     clock::time_point last_ping_;

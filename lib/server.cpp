@@ -17,6 +17,7 @@
 #include <list>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -28,6 +29,8 @@
 #include "socket_transport.hpp"
 #include "syncws/core/handshake.hpp"
 #include "syncws/core/server_protocol.hpp"
+#include "tls_context.hpp"
+#include "tls_transport.hpp"
 
 namespace syncws {
 
@@ -164,6 +167,7 @@ private:
     void worker(std::list<std::thread>::iterator self);
     void serve_connection(job j);
     std::unique_ptr<transport> wrap(unique_fd socket) const;
+    std::unique_ptr<transport> secure(std::unique_ptr<transport> stream, clock::time_point deadline);
     std::unique_ptr<core::server_protocol> make_protocol() const;
     core::http_response respond(connection_engine& engine, core::server_protocol& protocol,
                                 const core::http_request& request) const;
@@ -189,6 +193,7 @@ private:
     struct stat unix_file_ {};  // the socket file we created, so we never unlink another's
     unique_fd wake_fd_;         // wakes the accept loop: shutdown, or a worker to join
     std::string busy_response_;  // the 503, serialized once
+    std::shared_ptr<ssl_ctx_st> tls_context_;  // wss:// only, when set
     throttle limit_warning_;    // accept thread only
     throttle accept_warning_;   // accept thread only
 
@@ -206,6 +211,10 @@ private:
     std::size_t active_ = 0;              // connections from accept until they end
     std::size_t open_ = 0;                // connections past their handshake (handler, close)
     std::unordered_map<std::uint64_t, tracked> connections_;
+    // Sockets in their TLS handshake, which has no engine yet that shutdown() could abort:
+    // duplicates of their descriptors, so that cutting a handshake short never races with
+    // the socket's close (a closed descriptor number may already belong to another socket).
+    std::set<int> tls_handshakes_;
 
     std::mutex shutdown_mutex_;  // one shutdown() at a time
     bool stopped_ = false;       // under shutdown_mutex_
@@ -236,6 +245,11 @@ server_engine::server_engine(server_options options, handler on_connection)
                          "The server is at its limit of " + std::to_string(options_.max_connections) +
                              " connections; try again shortly.\n")
                          .serialize();
+
+    // Bad certificate files fail here, before anything listens; built once for every client.
+    const tls_server_options& tls = options_.tls;
+    if (tls.enabled() || !tls.key_file.empty() || !tls.client_ca_file.empty())
+        tls_context_ = server_context(tls);
 
     wake_fd_ = unique_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (wake_fd_.get() < 0) throw error(std::string("cannot create an eventfd: ") + std::strerror(errno));
@@ -553,8 +567,11 @@ void server_engine::admit(unique_fd socket, std::deque<lingering_socket>& linger
 }
 
 // Answers 503 without blocking: a fresh socket's buffer always has room for these few bytes.
+// Over TLS the answer would need a handshake, which must not run on this thread: plain
+// bytes would only garble the client's handshake, so it just sees the connection close.
 void server_engine::turn_away(unique_fd socket, std::deque<lingering_socket>& lingering) {
-    (void)::send(socket.get(), busy_response_.data(), busy_response_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (!tls_context_)
+        (void)::send(socket.get(), busy_response_.data(), busy_response_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     ::shutdown(socket.get(), SHUT_WR);
     if (lingering.size() >= max_lingering) lingering.pop_front();
     lingering.push_back({std::move(socket), clock::now() + linger_time});
@@ -636,6 +653,7 @@ std::unique_ptr<core::server_protocol> server_engine::make_protocol() const {
     core::server_handshake_config handshake;
     handshake.subprotocols = options_.subprotocols;
     handshake.allowed_origins = options_.allowed_origins;
+    if (options_.compression.enabled) handshake.deflate = options_.compression;
     core::protocol_config config;
     config.max_message_size = options_.settings.max_message_size;
     config.stream_fragments = true;  // the engine assembles messages (see recv_fragment)
@@ -647,11 +665,41 @@ std::unique_ptr<core::server_protocol> server_engine::make_protocol() const {
     return protocol;
 }
 
+// The TLS handshake, on the worker under the handshake deadline, so that a slow or silent
+// client holds up nobody else. Failures are the client's doing (or a scanner's): logged as
+// info, not as errors. Returns nothing when the handshake failed.
+std::unique_ptr<transport> server_engine::secure(std::unique_ptr<transport> stream,
+                                                 clock::time_point deadline) {
+    const std::string client = "client " + stream->remote_address() + ": ";
+    unique_fd handle(::fcntl(stream->native_handle(), F_DUPFD_CLOEXEC, 0));
+    {
+        lock lk(mutex_);
+        if (stopping_) return nullptr;
+        if (handle.get() >= 0) tls_handshakes_.insert(handle.get());
+    }
+    struct forget {
+        server_engine& self;
+        int fd;
+        ~forget() {
+            lock lk(self.mutex_);
+            self.tls_handshakes_.erase(fd);
+        }
+    } registered{*this, handle.get()};
+    try {
+        return tls_accept(std::move(stream), tls_context_, deadline);
+    } catch (const std::exception& e) {
+        if (!stopping_) log(log_level::info, client + e.what());
+    }
+    return nullptr;
+}
+
 void server_engine::serve_connection(job j) {
     engine_ptr engine;
     try {
-        engine = std::make_shared<connection_engine>(make_protocol(), wrap(std::move(j.socket)),
-                                                     options_.settings);
+        std::unique_ptr<transport> stream = wrap(std::move(j.socket));
+        if (tls_context_) stream = secure(std::move(stream), j.handshake_deadline);
+        if (stream)
+            engine = std::make_shared<connection_engine>(make_protocol(), std::move(stream), options_.settings);
     } catch (const std::exception& e) {
         log(log_level::error, std::string("cannot set up an accepted connection: ") + e.what());
     }
@@ -799,6 +847,10 @@ void server_engine::stop(duration timeout, bool inside_handler) {
     }
     work_ready_.notify_all();
     never_started.clear();  // closes their sockets
+    {
+        lock lk(mutex_);
+        for (const int fd : tls_handshakes_) ::shutdown(fd, SHUT_RDWR);  // no engine to abort yet
+    }
     wake_accept_loop();
     {
         lock lk(mutex_);

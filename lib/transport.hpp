@@ -1,4 +1,4 @@
-// The byte stream under a connection: TCP, Unix socket, and (later) TLS. Internal.
+// The byte stream under a connection: TCP, Unix socket, and TLS over either. Internal.
 //
 // Every blocking call takes a deadline, because Asio's synchronous operations have none:
 // on EAGAIN they wait forever. Implementations therefore use the socket's native handle
@@ -47,11 +47,21 @@ public:
     /// Writes every piece, in order, blocking until done. Throws timeout_error when the
     /// deadline passes first (the stream is then unusable), syncws::error on a network error.
     virtual void write(const std::vector<std::string_view>& pieces, clock::time_point deadline) = 0;
-    /// Writes what it can without blocking; returns how many bytes left (0 when the socket
-    /// buffer is full). For the monitor thread, which must never block.
+    /// Writes what it can without blocking; returns how many bytes of pieces it took (0 when
+    /// the socket buffer is full). For the monitor thread, which must never block. With no
+    /// pieces, it only pushes on what has_buffered_output() reports.
     virtual std::size_t try_write(const std::vector<std::string_view>& pieces) = 0;
-    /// Ends our direction of the stream (TCP FIN; TLS close_notify then FIN).
+    /// Ends our direction of the stream (TCP FIN; TLS close_notify then FIN). Never blocks:
+    /// what the socket cannot take now waits in has_buffered_output(), FIN behind it.
     virtual void shutdown_write() noexcept = 0;
+    /// Input that a layer inside the transport (TLS) already took from the socket: there
+    /// is something to read although the socket is not readable, so readiness polling must
+    /// not be the only trigger to read. Thread-safety: any thread.
+    virtual bool has_buffered_input() const { return false; }
+    /// Output accepted by try_write() (or produced while reading: TLS alerts, key updates) or
+    /// shutdown_write() that the socket could not take yet: try_write() must be called again,
+    /// also with no pieces, until this is false. Thread-safety: any thread.
+    virtual bool has_buffered_output() const { return false; }
     /// Stops all I/O at once: blocked reads and writes return (eof / error). Idempotent.
     virtual void abort() noexcept = 0;
     /// The socket's file descriptor, for the monitor's readiness polling.

@@ -8,6 +8,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,11 +30,14 @@
 namespace {
 
 constexpr std::string_view usage_text = R"(usage: syncws connect URL [--header 'NAME: VALUE']... [--subprotocol P]...
-                      [--unix PATH] [--max-size BYTES]
+                      [--unix PATH] [--max-size BYTES] [--proxy URL]
+                      [--ca FILE | --insecure] [--cert FILE [--key FILE]]
        syncws serve [--host H] [--port P | --unix PATH] (--echo | --broadcast)
                     [--max-size BYTES]
+                    [--tls-cert FILE [--tls-key FILE] [--tls-client-ca FILE]]
        syncws echo-client URL [--header 'NAME: VALUE']... [--subprotocol P]...
-                          [--unix PATH] [--max-size BYTES]
+                          [--unix PATH] [--max-size BYTES] [--proxy URL]
+                          [--ca FILE | --insecure] [--cert FILE [--key FILE]]
        syncws --help
 
 commands:
@@ -42,10 +46,12 @@ commands:
                is, binary as "<binary N bytes>" followed by the hex of its first 64 bytes
                ("01 02 ff", then " ..." when there are more). At the end of stdin, closes
                with 1000 and still prints what arrives until the close completes.
-  serve        Listens and prints one line, "listening on ws://HOST:PORT" (or "listening
-               on unix:PATH"); then echoes every message to its sender (--echo) or relays
-               it to every connected client, the sender included (--broadcast). Stops
-               gracefully on SIGINT or SIGTERM: open connections are closed with 1001.
+  serve        Listens and prints one line, "listening on ws://HOST:PORT" (wss:// with
+               --tls-cert; "listening on unix:PATH" with --unix); then echoes every
+               message to its sender (--echo) or relays it to every connected client, the
+               sender included (--broadcast). Stops gracefully on SIGINT or SIGTERM: open
+               connections are closed with 1001. With --tls-cert it speaks wss:// only; a
+               client's failed TLS handshake is not reported (it is the client's to see).
   echo-client  Connects and sends every message received back, with the same type, until
                the peer closes.
 
@@ -59,6 +65,18 @@ options:
   --max-size BYTES        largest message accepted (default: the library's, 16 MiB);
                           a larger one closes the connection with 1009
   --echo, --broadcast     what serve does with each message
+  --proxy URL             connect through the HTTP CONNECT proxy at URL
+                          (http://[USER:PASSWORD@]HOST:PORT; "" for none; by default the
+                          environment decides: https_proxy, http_proxy, all_proxy, no_proxy)
+  --ca FILE               wss://: trust the CA certificates in FILE (PEM), or in a directory
+                          of hashed certificates, instead of the system's
+  --insecure              wss://: skip certificate and host-name verification; the traffic
+                          is encrypted, but anyone on the path can read it (for tests only)
+  --cert FILE             wss://: present this client certificate (PEM, with its chain)...
+  --key FILE              ...and this key (default: the key is in the --cert file)
+  --tls-cert FILE         serve wss:// with this certificate chain (PEM, server first)...
+  --tls-key FILE          ...and this key (default: the key is in the --tls-cert file)
+  --tls-client-ca FILE    require client certificates issued by a CA in FILE (mutual TLS)
 
 exit status: 0 after a clean close (1000 or 1001, started by either side) or when serve is
 stopped by a signal; 1 when the connection failed or closed with an error; 2 for a usage
@@ -88,6 +106,9 @@ struct arguments {
     std::string unix_path;
     serve_mode mode = serve_mode::none;
     std::size_t max_size = syncws::connection_settings{}.max_message_size;
+    std::optional<std::string> proxy;
+    syncws::tls_client_options client_tls;
+    syncws::tls_server_options server_tls;
 };
 
 class usage_error : public std::runtime_error {
@@ -108,10 +129,14 @@ struct option_spec {
 };
 
 constexpr option_spec option_table[] = {
-    {"--header", true, for_clients},   {"--subprotocol", true, for_clients},
-    {"--unix", true, for_all},         {"--max-size", true, for_all},
-    {"--host", true, for_serve},       {"--port", true, for_serve},
-    {"--echo", false, for_serve},      {"--broadcast", false, for_serve},
+    {"--header", true, for_clients},    {"--subprotocol", true, for_clients},
+    {"--unix", true, for_all},          {"--max-size", true, for_all},
+    {"--host", true, for_serve},        {"--port", true, for_serve},
+    {"--echo", false, for_serve},       {"--broadcast", false, for_serve},
+    {"--proxy", true, for_clients},     {"--ca", true, for_clients},
+    {"--insecure", false, for_clients}, {"--cert", true, for_clients},
+    {"--key", true, for_clients},       {"--tls-cert", true, for_serve},
+    {"--tls-key", true, for_serve},     {"--tls-client-ca", true, for_serve},
 };
 
 unsigned command_bit(command cmd) {
@@ -167,7 +192,34 @@ void add_header(syncws::core::http_headers& headers, std::string_view field) {
     headers.add(std::string(name), std::string(trim(field.substr(colon + 1))));
 }
 
+bool is_directory(std::string_view path) {
+    struct stat status {};
+    return ::stat(std::string(path).c_str(), &status) == 0 && S_ISDIR(status.st_mode);
+}
+
+// The TLS options: false when name is none of them.
+bool apply_tls_option(arguments& args, std::string_view name, std::string_view value) {
+    if (name == "--ca")
+        (is_directory(value) ? args.client_tls.ca_path : args.client_tls.ca_file) = value;
+    else if (name == "--insecure")
+        args.client_tls.insecure = true;
+    else if (name == "--cert")
+        args.client_tls.cert_file = value;
+    else if (name == "--key")
+        args.client_tls.key_file = value;
+    else if (name == "--tls-cert")
+        args.server_tls.cert_file = value;
+    else if (name == "--tls-key")
+        args.server_tls.key_file = value;
+    else if (name == "--tls-client-ca")
+        args.server_tls.client_ca_file = value;
+    else
+        return false;
+    return true;
+}
+
 void apply_option(arguments& args, std::string_view name, std::string_view value) {
+    if (apply_tls_option(args, name, value)) return;
     if (name == "--header") {
         add_header(args.headers, value);
     } else if (name == "--subprotocol") {
@@ -180,6 +232,8 @@ void apply_option(arguments& args, std::string_view name, std::string_view value
         args.host = std::string(value);
     } else if (name == "--port") {
         args.port = static_cast<std::uint16_t>(parse_number(name, value, 0, 65535));
+    } else if (name == "--proxy") {
+        args.proxy = std::string(value);
     } else if (name == "--echo" || name == "--broadcast") {
         const serve_mode mode = name == "--echo" ? serve_mode::echo : serve_mode::broadcast;
         if (args.mode != serve_mode::none && args.mode != mode)
@@ -193,9 +247,16 @@ void check_complete(const arguments& args) {
         if (args.mode == serve_mode::none) throw usage_error("serve needs --echo or --broadcast");
         if (!args.unix_path.empty() && (args.host || args.port))
             throw usage_error("--unix cannot be combined with --host or --port");
-    } else if (args.url.empty()) {
-        throw usage_error("missing URL");
+        const syncws::tls_server_options& tls = args.server_tls;
+        if (tls.cert_file.empty() && (!tls.key_file.empty() || !tls.client_ca_file.empty()))
+            throw usage_error("--tls-key and --tls-client-ca need --tls-cert");
+        return;
     }
+    if (args.url.empty()) throw usage_error("missing URL");
+    const syncws::tls_client_options& tls = args.client_tls;
+    if (tls.insecure && !(tls.ca_file.empty() && tls.ca_path.empty()))
+        throw usage_error("--insecure verifies nothing, so --ca has no use with it; choose one");
+    if (tls.cert_file.empty() && !tls.key_file.empty()) throw usage_error("--key needs --cert");
 }
 
 // Options take their value as the next word or after '=' (--port=0).
@@ -278,6 +339,8 @@ syncws::client_options client_options_for(const arguments& args) {
     options.subprotocols = args.subprotocols;
     options.extra_headers = args.headers;
     options.unix_socket = args.unix_path;
+    options.proxy = args.proxy;
+    options.tls = args.client_tls;
     return options;
 }
 
@@ -451,6 +514,7 @@ syncws::server_options server_options_for(const arguments& args) {
     }
     options.unix_socket = args.unix_path;
     options.settings.max_message_size = args.max_size;
+    options.tls = args.server_tls;
     return options;
 }
 
@@ -469,8 +533,8 @@ int run_serve(const arguments& args) {
     });
 
     // Scripts wait for this line to learn the port (print_line flushes).
-    print_line("listening on " + std::string(args.unix_path.empty() ? "ws://" : "unix:") +
-               server.address());
+    const char* scheme = !args.unix_path.empty() ? "unix:" : args.server_tls.enabled() ? "wss://" : "ws://";
+    print_line("listening on " + std::string(scheme) + server.address());
 
     std::thread stopper([&] {
         int signal_number = 0;

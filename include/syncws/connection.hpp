@@ -20,6 +20,9 @@
 
 namespace syncws {
 
+/// Whether a message may be compressed: compression::automatic or compression::never.
+using core::compression;
+
 namespace detail {
 class connection_engine;
 struct pong_state;
@@ -66,14 +69,17 @@ public:
 
     /// Sends a text message. Throws protocol_error if text is not UTF-8 (send it as
     /// binary), connection_closed if the connection is closed, timeout_error if the peer
-    /// does not read for send_timeout (the connection is then failed).
-    void send(std::string_view text);
+    /// does not read for send_timeout (the connection is then failed). With
+    /// permessage-deflate negotiated, messages from deflate_options::threshold bytes up are
+    /// compressed unless mode is compression::never.
+    void send(std::string_view text, compression mode = compression::automatic);
     void send(const char* text) { send(std::string_view(text)); }
     void send(const std::string& text) { send(std::string_view(text)); }
-    /// Sends a binary message: ws.send(syncws::binary(bytes)).
-    void send(binary data);
+    /// Sends a binary message: ws.send(syncws::binary(bytes)). Data that is already
+    /// compressed (images, archives) is better sent with compression::never.
+    void send(binary data, compression mode = compression::automatic);
     /// Sends a message of either type (for echoing what recv() returned).
-    void send(const message& m);
+    void send(const message& m, compression mode = compression::automatic);
     /// Sends one message made of several fragments, one frame each.
     void send_fragments(const std::vector<std::string_view>& parts,
                         message_type type = message_type::text);

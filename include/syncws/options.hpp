@@ -10,8 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "syncws/core/deflate.hpp"
 #include "syncws/core/http.hpp"
 #include "syncws/logger.hpp"
+#include "syncws/tls.hpp"
 #include "syncws/version.hpp"
 
 namespace syncws {
@@ -55,6 +57,18 @@ struct client_options {
     /// Connect to this Unix-domain socket instead of the URI's host and port (the URI still
     /// gives the Host header and the resource).
     std::string unix_socket;
+    /// Certificate verification and client certificates for wss://.
+    tls_client_options tls;
+    /// HTTP CONNECT proxy: unset means from the environment, as curl reads it (wss_proxy,
+    /// https_proxy / HTTPS_PROXY for wss://; ws_proxy, http_proxy for ws://; then all_proxy;
+    /// no_proxy lists hosts, domain suffixes and IP addresses or CIDR ranges to reach
+    /// directly); "" means never a proxy; otherwise a URL such as
+    /// "http://user:password@proxy:3128".
+    std::optional<std::string> proxy;
+    /// Redirects (301, 302, 303, 307, 308) followed before giving up; 0 follows none.
+    int max_redirects = 10;
+    /// permessage-deflate: offered by default; compression.enabled = false turns it off.
+    core::deflate_options compression;
 };
 
 /// Options of syncws::server / syncws::serve().
@@ -84,6 +98,11 @@ struct server_options {
     /// plain HTTP on the same port (a health check, a 401, a page) instead of upgrading.
     std::function<std::optional<core::http_response>(const core::http_request& request)>
         process_request;
+    /// wss://: set tls.cert_file and tls.key_file (or tls.context).
+    tls_server_options tls;
+    /// permessage-deflate: accepted by default with a 12-bit window and memLevel 5;
+    /// compression.enabled = false turns it off.
+    core::deflate_options compression = core::deflate_options::for_server();
 };
 
 }  // namespace syncws

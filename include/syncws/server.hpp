@@ -54,7 +54,11 @@ public:
     /// IPv4 where the host has no IPv6); a name is resolved and bound to one of its
     /// addresses, IPv4 first. A stale Unix socket file is replaced; a live server's is not.
     /// Throws syncws::error if the address cannot be bound ("cannot listen on
-    /// 127.0.0.1:80: Permission denied") or if extra_response_headers cannot be sent.
+    /// 127.0.0.1:80: Permission denied") or if extra_response_headers cannot be sent, and
+    /// tls_error(certificate_file) if options.tls names files that cannot be loaded (or a
+    /// key that does not match its certificate). With options.tls, the server speaks wss://
+    /// only: each client's TLS handshake runs on a worker under open_timeout, and one that
+    /// fails is logged (log_level::info) with its cause.
     server(server_options options, handler on_connection);
     /// Shuts down (as shutdown() with its default timeout) if still running.
     ~server();

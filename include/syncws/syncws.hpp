@@ -1,6 +1,7 @@
 // Everything public in syncws.
 #pragma once
 
+#include "syncws/auth.hpp"
 #include "syncws/client.hpp"
 #include "syncws/connection.hpp"
 #include "syncws/core/error.hpp"
@@ -9,4 +10,5 @@
 #include "syncws/message.hpp"
 #include "syncws/options.hpp"
 #include "syncws/server.hpp"
+#include "syncws/tls.hpp"
 #include "syncws/version.hpp"

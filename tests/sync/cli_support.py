@@ -11,8 +11,10 @@ import os
 import queue
 import re
 import signal
+import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -130,7 +132,7 @@ class ToolServer(Tool):
     def __init__(self, *args):
         super().__init__("serve", *args)
         line = self.read_line()
-        match = re.fullmatch(r"listening on (ws://\S+|unix:\S+)", line)
+        match = re.fullmatch(r"listening on (wss?://\S+|unix:\S+)", line)
         if not match:
             self.proc.kill()
             raise AssertionError(f"unexpected first line from serve: {line!r}")
@@ -145,8 +147,9 @@ class ToolServer(Tool):
 
 class PythonServer:
     """websockets.serve(handler) on its own event loop in a background thread, on
-    127.0.0.1 and a port the OS chooses. Exceptions escaping the handler (failed checks)
-    are collected, and check() raises the first one in the test's thread."""
+    127.0.0.1 and a port the OS chooses (wss:// when options has ssl=). Exceptions escaping
+    the handler (failed checks) are collected, and check() raises the first one in the
+    test's thread."""
 
     def __init__(self, handler, **options):
         self._handler = handler
@@ -167,7 +170,8 @@ class PythonServer:
         self._loop = asyncio.get_running_loop()
         self._stop = self._loop.create_future()
         async with websockets.serve(self._guarded, "127.0.0.1", 0, **self._options) as server:
-            self.url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+            scheme = "wss" if self._options.get("ssl") else "ws"
+            self.url = f"{scheme}://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
             self._ready.set()
             await self._stop
 
@@ -192,6 +196,67 @@ class PythonServer:
     def check(self):
         if self._errors:
             raise self._errors[0]
+
+
+class Certificates:
+    """Certificates made with the openssl command in a temporary directory, once per test
+    run (test_certificates() below): a test CA; a server certificate it signed for
+    localhost, 127.0.0.1 and ::1; a client certificate it signed. The C++ tests make the
+    same, and more, in tests/sync/test_certificates.hpp. Keys are EC P-256, unencrypted."""
+
+    def __init__(self):
+        self._directory = tempfile.TemporaryDirectory(prefix="syncws-certs-")
+        self._config = self._path("openssl.cnf")
+        with open(self._config, "w") as config:  # req needs a section even with -subj
+            config.write("[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = unused\n")
+        self.ca, _ = self._make("ca", "syncws test CA", [
+            "basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"])
+        self.server_cert, self.server_key = self._make("server", "localhost", [
+            "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1", "extendedKeyUsage=serverAuth"],
+            issuer="ca")
+        self.client_cert, self.client_key = self._make("client", "syncws test client", [
+            "extendedKeyUsage=clientAuth"], issuer="ca")
+
+    def _path(self, name):
+        return os.path.join(self._directory.name, name)
+
+    def _make(self, name, common_name, extensions, issuer=None):
+        cert, key = self._path(name + ".pem"), self._path(name + ".key")
+        command = ["openssl", "req", "-config", self._config, "-x509", "-days", "3650",
+                   "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                   "-keyout", key, "-out", cert, "-subj", "/CN=" + common_name]
+        for extension in extensions:
+            command += ["-addext", extension]
+        if issuer:
+            command += ["-CA", self._path(issuer + ".pem"), "-CAkey", self._path(issuer + ".key")]
+        done = subprocess.run(command, capture_output=True, timeout=TIMEOUT)
+        if done.returncode != 0:
+            raise AssertionError(f"{' '.join(command)} failed: {done.stderr.decode()}")
+        return cert, key
+
+    def server_context(self, require_client_certificates=False):
+        """For websockets.serve(ssl=...)."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.server_cert, self.server_key)
+        if require_client_certificates:
+            context.load_verify_locations(self.ca)
+            context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
+    def client_context(self):
+        """For websockets.connect(ssl=...): trusts the test CA only, checks host names."""
+        return ssl.create_default_context(cafile=self.ca)
+
+
+_certificates = None
+
+
+def test_certificates():
+    """The Certificates of this test run, made on the first call."""
+    global _certificates
+    if _certificates is None:
+        _certificates = Certificates()
+    return _certificates
 
 
 def run_async(coroutine, timeout=TIMEOUT):

@@ -1,10 +1,10 @@
-"""Tests of the syncws command-line tool: connect, serve, echo-client.
+"""Tests of the syncws command-line tool: connect, serve, echo-client, also over wss://.
 
 Run: /usr/bin/python3 tests/sync/cli_test.py PATH-TO-SYNCWS (meson does this). Loopback
 only, ports chosen by the OS, every step bounded by a timeout. Python `websockets` plays
 the peer where the tool's own server cannot (binary messages, server-side closes); a few
 lines of raw WebSocket play a server that talks during the closing handshake, which
-`websockets` never does.
+`websockets` never does, and a few lines of HTTP play a proxy that refuses.
 """
 
 import base64
@@ -14,13 +14,14 @@ import re
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import tempfile
 import threading
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from cli_support import (TIMEOUT, PythonServer, Tool, ToolServer, expect_equal, run_async,
-                         run_tests, run_tool, websockets)
+                         run_tests, run_tool, test_certificates, tool_path, websockets)
 
 MIB = 1024 * 1024
 DEFAULT_MAX_SIZE = 16 * MIB
@@ -48,6 +49,17 @@ def test_help_and_usage_errors():
         (("serve", "--echo", "--max-size", "12x"), "--max-size"),
         (("serve", "--echo", "--unix", "/tmp/x", "--port", "1"), "--unix"),
         (("serve", "--echo=yes"), "takes no value"),
+        (("serve", "--echo", "--ca", "ca.pem"), "does not apply"),
+        (("serve", "--echo", "--insecure"), "does not apply"),
+        (("serve", "--echo", "--proxy", "http://p:3128"), "does not apply"),
+        (("serve", "--echo", "--tls-key", "key.pem"), "need --tls-cert"),
+        (("serve", "--echo", "--tls-client-ca", "ca.pem"), "need --tls-cert"),
+        (("connect", "wss://a/", "--tls-cert", "cert.pem"), "does not apply"),
+        (("echo-client", "wss://a/", "--tls-client-ca", "ca.pem"), "does not apply"),
+        (("connect", "wss://a/", "--insecure=yes"), "takes no value"),
+        (("connect", "wss://a/", "--insecure", "--ca", "ca.pem"), "choose one"),
+        (("echo-client", "wss://a/", "--key", "key.pem"), "--key needs --cert"),
+        (("connect", "wss://a/", "--ca"), "needs a value"),
     ]:
         status, out, err = run_tool(*args)
         expect_equal(status, 2, f"exit status of {args}")
@@ -333,6 +345,127 @@ def test_serve_max_size_option():
         expect_equal(server.stop(), 0, "serve exit status")
 
 
+# ---------------------------------------------------------------- wss://
+
+def tls_serve_arguments(*extra):
+    certs = test_certificates()
+    return ("--echo", "--port", "0", "--tls-cert", certs.server_cert, "--tls-key", certs.server_key,
+            *extra)
+
+
+def check_connect_echo(url, *options):
+    """`syncws connect URL OPTIONS` sends a line, gets its echo and closes cleanly. (The
+    echo is awaited before stdin ends: a server answers a close at once, so an echo still
+    in flight then would never come.)"""
+    with Tool("connect", url, *options) as client:
+        client.write_line("over TLS ✓")
+        expect_equal(client.read_line(), "over TLS ✓", "echo")
+        client.close_stdin()
+        expect_equal(client.wait(), (0, [], ""), "connect after the end of stdin")
+
+
+def test_serve_tls_and_connect_with_ca():
+    with ToolServer(*tls_serve_arguments()) as server:
+        assert server.url.startswith("wss://127.0.0.1:"), server.url
+        check_connect_echo(server.url, "--ca", test_certificates().ca)
+        expect_equal(server.stop(), 0, "serve exit status")
+
+
+def test_connect_refuses_an_unknown_ca_unless_insecure():
+    with ToolServer(*tls_serve_arguments()) as server:
+        status, out, err = run_tool("connect", server.url)  # the system store only
+        expect_equal((status, out), (1, ""), "connect without --ca")
+        expect_equal(err, "syncws: certificate verify failed for 127.0.0.1: the certificate is "
+                          "issued by an untrusted CA (CN=syncws test CA)\n", "stderr")
+        check_connect_echo(server.url, "--insecure")
+        expect_equal(server.stop(), 0, "serve exit status")
+
+
+def test_mutual_tls():
+    certs = test_certificates()
+    with ToolServer(*tls_serve_arguments("--tls-client-ca", certs.ca)) as server:
+        status, _, err = run_tool("echo-client", server.url, "--ca", certs.ca)
+        assert status == 1 and "the server requires a client certificate" in err, (status, err)
+        check_connect_echo(server.url, "--ca", certs.ca, "--cert", certs.client_cert,
+                           "--key", certs.client_key)
+        expect_equal(server.stop(), 0, "serve exit status")
+
+
+def test_serve_with_a_certificate_that_cannot_be_loaded():
+    missing = os.path.join(tempfile.gettempdir(), "syncws-no-such-certificate.pem")
+    status, out, err = run_tool("serve", "--echo", "--port", "0", "--tls-cert", missing)
+    expect_equal((status, out), (1, ""), "serve exit status and stdout")
+    expect_equal(err, f"syncws: cannot load the certificate chain {missing}: "
+                      "No such file or directory\n", "stderr")
+
+
+def test_echo_client_over_tls_against_python():
+    certs = test_certificates()
+
+    async def handler(ws):
+        for m in ["text over TLS", b"\x00\x01binary"]:
+            await ws.send(m)
+            expect_equal(await ws.recv(), m, "echo")
+        await ws.close()
+
+    with PythonServer(handler, ssl=certs.server_context()) as server:
+        status, out, err = run_tool("echo-client", server.url, "--ca", certs.ca)
+        server.check()
+    expect_equal((status, out, err), (0, "", ""), "echo-client over wss://")
+
+
+# ---------------------------------------------------------------- --proxy
+
+class RefusingProxy:
+    """A listener that reads one HTTP request and answers 407: enough to see that the tool
+    went to the proxy and what it asked for."""
+
+    def __init__(self):
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen()
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self.request_line = None
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        conn, _ = self._listener.accept()
+        with conn:
+            conn.settimeout(TIMEOUT)
+            head = b""
+            while b"\r\n\r\n" not in head and (chunk := conn.recv(4096)):
+                head += chunk
+            self.request_line = head.split(b"\r\n")[0].decode()
+            conn.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                         b"Proxy-Authenticate: Basic realm=\"test\"\r\nContent-Length: 0\r\n\r\n")
+
+    def close(self):
+        self._thread.join(TIMEOUT)
+        self._listener.close()
+
+
+def test_connect_goes_through_the_proxy_given():
+    proxy = RefusingProxy()
+    status, _, err = run_tool("connect", "ws://127.0.0.1:9/", "--proxy", proxy.url)
+    proxy.close()
+    expect_equal(proxy.request_line, "CONNECT 127.0.0.1:9 HTTP/1.1", "what the proxy was asked")
+    assert status == 1 and "407" in err, (status, err)
+
+
+def test_proxy_empty_means_none_whatever_the_environment_says():
+    with ToolServer("--echo", "--port", "0") as server:
+        environment = dict(os.environ, http_proxy="http://127.0.0.1:9",
+                           all_proxy="http://127.0.0.1:9", no_proxy="")
+        # stdin ends at once: a connection that opens and closes cleanly is the proof.
+        done = subprocess.run([tool_path(), "connect", server.url, "--proxy", ""],
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=TIMEOUT,
+                              env=environment)
+        expect_equal((done.returncode, done.stdout, done.stderr), (0, b"", b""),
+                     "connect --proxy ''")
+        expect_equal(server.stop(), 0, "serve exit status")
+
+
 # ---------------------------------------------------------------- echo-client
 
 def test_echo_client():
@@ -381,4 +514,11 @@ if __name__ == "__main__":
         test_serve_max_size_option,
         test_echo_client,
         test_echo_client_reports_an_error_close,
+        test_serve_tls_and_connect_with_ca,
+        test_connect_refuses_an_unknown_ca_unless_insecure,
+        test_mutual_tls,
+        test_serve_with_a_certificate_that_cannot_be_loaded,
+        test_echo_client_over_tls_against_python,
+        test_connect_goes_through_the_proxy_given,
+        test_proxy_empty_means_none_whatever_the_environment_says,
     ])

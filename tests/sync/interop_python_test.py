@@ -1,6 +1,7 @@
 """Interop smoke test against Python `websockets` (Debian's python3-websockets 10.4,
-asyncio API), in both directions: a Python client against `syncws serve --echo`, and a
-Python server against `syncws echo-client` and `syncws connect`.
+asyncio API), in both directions, over ws:// and wss://: a Python client against
+`syncws serve --echo`, and a Python server against `syncws echo-client` and
+`syncws connect`. Over wss:// both sides verify certificates made for the test by a test CA.
 
 Run: /usr/bin/python3 tests/sync/interop_python_test.py PATH-TO-SYNCWS (meson does this).
 Loopback only, ports chosen by the OS, every step bounded by a timeout.
@@ -12,7 +13,7 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from cli_support import (PythonServer, Tool, ToolServer, expect_equal, run_async, run_tests,
-                         run_tool, websockets)
+                         run_tool, test_certificates, websockets)
 
 MIB = 1024 * 1024
 
@@ -27,13 +28,34 @@ async def expect_echo(ws, message):
                  f"echo of a {type(message).__name__} message of {len(message)} items")
 
 
+def serve_echo_arguments(tls):
+    if not tls:
+        return ("--echo", "--port", "0")
+    certs = test_certificates()
+    return ("--echo", "--port", "0", "--tls-cert", certs.server_cert, "--tls-key", certs.server_key)
+
+
+def python_client_context(tls):
+    """What websockets.connect(ssl=...) needs: None for ws://."""
+    return test_certificates().client_context() if tls else None
+
+
+def python_server_options(tls):
+    return {"ssl": test_certificates().server_context()} if tls else {}
+
+
+def our_client_options(tls):
+    return ("--ca", test_certificates().ca) if tls else ()
+
+
 # ---------------------------------------------------------------- Python client → our server
 
-def test_python_client_against_serve_echo():
-    with ToolServer("--echo", "--port", "0") as server:
+def check_python_client_against_serve_echo(tls):
+    with ToolServer(*serve_echo_arguments(tls)) as server:
         async def client():
             # Python offers permessage-deflate; the handshake must settle without it or with it.
-            async with websockets.connect(server.url, max_size=None) as ws:
+            async with websockets.connect(server.url, max_size=None,
+                                          ssl=python_client_context(tls)) as ws:
                 for m in MESSAGES:
                     await ws.send(m)
                     await expect_echo(ws, m)
@@ -49,10 +71,18 @@ def test_python_client_against_serve_echo():
         expect_equal(server.stop(), 0, "serve exit status")
 
 
-def test_python_client_sees_serve_shutdown():
-    with ToolServer("--echo", "--port", "0") as server:
+def test_python_client_against_serve_echo():
+    check_python_client_against_serve_echo(tls=False)
+
+
+def test_python_client_against_serve_echo_over_tls():
+    check_python_client_against_serve_echo(tls=True)
+
+
+def check_python_client_sees_serve_shutdown(tls):
+    with ToolServer(*serve_echo_arguments(tls)) as server:
         async def client():
-            async with websockets.connect(server.url) as ws:
+            async with websockets.connect(server.url, ssl=python_client_context(tls)) as ws:
                 await ws.send("before shutdown")
                 await expect_echo(ws, "before shutdown")
                 server.proc.terminate()
@@ -63,9 +93,17 @@ def test_python_client_sees_serve_shutdown():
         expect_equal(server.wait()[0], 0, "serve exit status")
 
 
+def test_python_client_sees_serve_shutdown():
+    check_python_client_sees_serve_shutdown(tls=False)
+
+
+def test_python_client_sees_serve_shutdown_over_tls():
+    check_python_client_sees_serve_shutdown(tls=True)
+
+
 # ---------------------------------------------------------------- our clients → Python server
 
-def test_echo_client_against_python_server():
+def check_echo_client_against_python_server(tls):
     async def handler(ws):
         for m in MESSAGES:
             await ws.send(m)
@@ -78,13 +116,22 @@ def test_echo_client_against_python_server():
         await ws.close(1000, "bye")
         expect_equal(ws.close_code, 1000, "close code answered by echo-client")
 
-    with PythonServer(handler, max_size=None, ping_interval=0.1, ping_timeout=1) as server:
-        status, out, err = run_tool("echo-client", server.url)
+    with PythonServer(handler, max_size=None, ping_interval=0.1, ping_timeout=1,
+                      **python_server_options(tls)) as server:
+        status, out, err = run_tool("echo-client", server.url, *our_client_options(tls))
         server.check()
     expect_equal((status, out, err), (0, "", ""), "echo-client")
 
 
-def test_connect_against_python_echo_server():
+def test_echo_client_against_python_server():
+    check_echo_client_against_python_server(tls=False)
+
+
+def test_echo_client_against_python_server_over_tls():
+    check_echo_client_against_python_server(tls=True)
+
+
+def check_connect_against_python_echo_server(tls):
     seen = {}
 
     async def handler(ws):
@@ -92,8 +139,9 @@ def test_connect_against_python_echo_server():
             await ws.send(m)
         seen["close"] = (ws.close_code, ws.close_reason)
 
-    with PythonServer(handler, ping_interval=0.1, ping_timeout=1) as server, \
-            Tool("connect", server.url) as client:
+    with PythonServer(handler, ping_interval=0.1, ping_timeout=1,
+                      **python_server_options(tls)) as server, \
+            Tool("connect", server.url, *our_client_options(tls)) as client:
         for line in ["first", "second ✓", ""]:
             client.write_line(line)
             expect_equal(client.read_line(), line, "echo")
@@ -104,10 +152,22 @@ def test_connect_against_python_echo_server():
     expect_equal(seen.get("close"), (1000, ""), "close frame the server received")
 
 
+def test_connect_against_python_echo_server():
+    check_connect_against_python_echo_server(tls=False)
+
+
+def test_connect_against_python_echo_server_over_tls():
+    check_connect_against_python_echo_server(tls=True)
+
+
 if __name__ == "__main__":
     run_tests([
         test_python_client_against_serve_echo,
         test_python_client_sees_serve_shutdown,
         test_echo_client_against_python_server,
         test_connect_against_python_echo_server,
+        test_python_client_against_serve_echo_over_tls,
+        test_python_client_sees_serve_shutdown_over_tls,
+        test_echo_client_against_python_server_over_tls,
+        test_connect_against_python_echo_server_over_tls,
     ])

@@ -69,8 +69,9 @@ public:
         return "ws://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + "/";
     }
 
-    /// Accepts one client and answers its opening handshake with a 101.
-    void accept_and_handshake() {
+    /// Accepts one client and answers its opening handshake with a 101, adding extra_headers
+    /// (each line ending in \r\n) to the response.
+    void accept_and_handshake(const std::string& extra_headers = "") {
         socket_ = std::make_unique<asio::ip::tcp::socket>(io());
         acceptor_.accept(*socket_);
         std::string head;
@@ -82,12 +83,15 @@ public:
         const auto key_at = head.find("Sec-WebSocket-Key: ") + 19;
         const std::string key = head.substr(key_at, head.find("\r\n", key_at) - key_at);
         write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-              "Sec-WebSocket-Accept: " + syncws::core::accept_key(key) + "\r\n\r\n");
+              "Sec-WebSocket-Accept: " + syncws::core::accept_key(key) + "\r\n" + extra_headers +
+              "\r\n");
+        request_ = head;
     }
 
     /// Connects our client to this peer and completes the handshake.
-    syncws::client_connection connect_client(const syncws::client_options& options) {
-        auto accepted = std::async(std::launch::async, [this] { accept_and_handshake(); });
+    syncws::client_connection connect_client(const syncws::client_options& options,
+                                             const std::string& extra_headers = "") {
+        auto accepted = std::async(std::launch::async, [&] { accept_and_handshake(extra_headers); });
         auto client = syncws::connect(uri(), options);
         accepted.get();
         return client;
@@ -97,16 +101,20 @@ public:
     /// Closes the socket without a close frame.
     void vanish() { socket_.reset(); }
     int fd() const { return socket_->native_handle(); }
+    /// The client's opening request, as received.
+    const std::string& request() const { return request_; }
 
 private:
     asio::ip::tcp::acceptor acceptor_;
     std::unique_ptr<asio::ip::tcp::socket> socket_;
+    std::string request_;
 };
 
 /// An unmasked server frame.
-inline std::string server_frame(syncws::core::opcode op, const std::string& payload, bool fin = true) {
+inline std::string server_frame(syncws::core::opcode op, const std::string& payload, bool fin = true,
+                                bool rsv1 = false) {
     unsigned char header[syncws::core::max_frame_header_size];
-    const std::size_t n = syncws::core::encode_frame_header(header, fin, false, op, payload.size(), nullptr);
+    const std::size_t n = syncws::core::encode_frame_header(header, fin, rsv1, op, payload.size(), nullptr);
     return std::string(reinterpret_cast<const char*>(header), n) + payload;
 }
 
