@@ -29,6 +29,7 @@
 #include "../../lib/socket_transport.hpp"
 #include "syncws/core/base64.hpp"
 #include "syncws/syncws.hpp"
+#include "temp_dir.hpp"
 #include "test_certificates.hpp"
 
 extern char** environ;
@@ -135,23 +136,7 @@ private:
     std::map<std::string, std::string> saved_;
 };
 
-/// A temporary directory, removed with the files in it.
-struct temp_dir {
-    std::string path;
-    temp_dir() {
-        char name[] = "/tmp/syncws-proxy-test-XXXXXX";
-        REQUIRE(::mkdtemp(name) != nullptr);
-        path = name;
-    }
-    ~temp_dir() {
-        if (DIR* dir = ::opendir(path.c_str())) {
-            while (const dirent* entry = ::readdir(dir))
-                if (entry->d_name[0] != '.') ::unlink((path + "/" + entry->d_name).c_str());
-            ::closedir(dir);
-        }
-        ::rmdir(path.c_str());
-    }
-};
+using test::temp_dir;
 
 std::string read_file(const std::string& path) {
     std::ifstream in(path);

@@ -31,6 +31,7 @@
 #include "syncws/core/frame.hpp"
 #include "syncws/core/mask.hpp"
 #include "syncws/syncws.hpp"
+#include "temp_dir.hpp"
 
 using namespace std::chrono_literals;
 using syncws::core::opcode;
@@ -80,23 +81,7 @@ bool ipv6_available() {
     return ok;
 }
 
-/// A temporary directory, removed with what is left in it.
-struct temp_dir {
-    std::string path;
-    temp_dir() {
-        char name[] = "/tmp/syncws-server-test-XXXXXX";
-        REQUIRE(::mkdtemp(name) != nullptr);
-        path = name;
-    }
-    ~temp_dir() {
-        if (DIR* dir = ::opendir(path.c_str())) {
-            while (const dirent* entry = ::readdir(dir))
-                if (entry->d_name[0] != '.') ::unlink((path + "/" + entry->d_name).c_str());
-            ::closedir(dir);
-        }
-        ::rmdir(path.c_str());
-    }
-};
+using test::temp_dir;
 
 /// Collects log lines, from any thread.
 struct log_capture {
