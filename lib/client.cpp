@@ -46,9 +46,7 @@ client_connection connect_to(const core::uri& target, const client_options& opti
         handshake.extra_headers.add("User-Agent", options.user_agent);
     if (options.compression.enabled) handshake.deflate = options.compression;
 
-    core::protocol_config config;
-    config.max_message_size = settings.max_message_size;
-    config.stream_fragments = true;  // the engine assembles messages (see recv_fragment)
+    const core::protocol_config config = detail::protocol_config_for(settings);
     // Built before connecting, so that bad options fail without touching the network.
     auto protocol = std::make_unique<core::client_protocol>(target, std::move(handshake), config);
     const core::http_request request = protocol->connect();

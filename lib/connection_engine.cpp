@@ -18,6 +18,11 @@ namespace {
 // (recv, send, recv ...) never pays for registering with the monitor.
 constexpr clock::duration watch_delay = std::chrono::milliseconds(25);
 
+// How long a failure that the peer's input called for may wait for the application to answer
+// the messages received before the bad input (see protocol_config::defer_input_failures).
+// It acts sooner as soon as a thread waits for input that will never come.
+constexpr clock::duration failure_grace = std::chrono::seconds(1);
+
 // Marks the calling thread as the connection's one receiver for a scope.
 class single_receiver {
 public:
@@ -40,6 +45,16 @@ message_type type_of(const core::message_event& e) {
 }
 
 }  // namespace
+
+core::protocol_config protocol_config_for(const connection_settings& settings) {
+    core::protocol_config config;
+    config.max_message_size = settings.max_message_size;
+    config.stream_fragments = true;  // the engine assembles messages (see recv_fragment)
+    // An echo loop answers the messages that came before a bad frame before the connection
+    // fails, as peers expect (Autobahn 3.x, 4.x, 5.15 strict).
+    config.defer_input_failures = true;
+    return config;
+}
 
 std::uint64_t next_connection_id() noexcept {
     static std::atomic<std::uint64_t> next{1};
@@ -88,6 +103,11 @@ bool connection_engine::wait_for_input(lock& lk, clock::time_point deadline, Don
 
     for (;;) {
         if (done() || closed()) return true;
+        // Waiting for input means the application answered what came before the bad input.
+        if (protocol_->pending_failure()) {
+            carry_out_pending_failure(lk);
+            continue;
+        }
         const clock::time_point now = clock::now();
         // Once the transport ended the deadline did its job; the reader is returning.
         const bool close_due = close_deadline_ && !transport_ended_;
@@ -194,6 +214,13 @@ void connection_engine::transport_ended(lock& lk) {
     changed_.notify_all();
 }
 
+void connection_engine::carry_out_pending_failure(lock& lk) {
+    failure_due_.reset();
+    protocol_->fail_pending();
+    after_input(lk);
+    changed_.notify_all();
+}
+
 // After the protocol consumed input: hand out events, write its answers (pongs, close
 // echoes), and end the transport when it asks.
 void connection_engine::after_input(lock& lk) {
@@ -231,6 +258,7 @@ void connection_engine::handle_events() {
             handshake_event_ = true;
         }
     }
+    if (protocol_->pending_failure() && !failure_due_) failure_due_ = deadline_after(failure_grace);
 }
 
 // ------------------------------------------------------------------ writing
@@ -671,6 +699,7 @@ bool connection_engine::on_tick(clock::time_point now, int epoll_fd) {
         stop_watching();
         return false;
     }
+    if (failure_due_ && now >= *failure_due_) carry_out_pending_failure(lk);
     if (settings_.ping_interval > duration::zero() &&
         protocol_->current_state() == core::state::open) {
         if (keepalive_ping_ && settings_.ping_timeout > duration::zero() &&

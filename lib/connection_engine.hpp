@@ -121,6 +121,7 @@ private:
     void try_flush(lock& lk);
     void half_close_if_requested();
     void transport_ended(lock& lk);
+    void carry_out_pending_failure(lock& lk);
     void abort_locked(lock& lk) noexcept;
     void rethrow_tls_failure() const;
     bool closed() const;
@@ -166,6 +167,7 @@ private:
     bool transport_ended_ = false;  // end of stream read, or aborted
     bool write_shut_ = false;       // shutdown_write() done
     std::optional<clock::time_point> close_deadline_;
+    std::optional<clock::time_point> failure_due_;  // when a deferred input failure must act
     std::string failure_;           // why the connection was lost, for logs
     std::exception_ptr transport_error_;  // what the transport's read threw, if it did
 
@@ -176,6 +178,9 @@ private:
     int watch_fd_ = -1;             // the monitor's epoll while it watches the socket
     std::deque<std::pair<std::uint64_t, std::shared_ptr<pong_state>>> pongs_;
 };
+
+/// The protocol settings every connection of the blocking layer uses.
+core::protocol_config protocol_config_for(const connection_settings& settings);
 
 /// The next connection id (1, 2, 3 ...).
 std::uint64_t next_connection_id() noexcept;

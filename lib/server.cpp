@@ -654,10 +654,8 @@ std::unique_ptr<core::server_protocol> server_engine::make_protocol() const {
     handshake.subprotocols = options_.subprotocols;
     handshake.allowed_origins = options_.allowed_origins;
     if (options_.compression.enabled) handshake.deflate = options_.compression;
-    core::protocol_config config;
-    config.max_message_size = options_.settings.max_message_size;
-    config.stream_fragments = true;  // the engine assembles messages (see recv_fragment)
-    auto protocol = std::make_unique<core::server_protocol>(std::move(handshake), std::move(config));
+    auto protocol = std::make_unique<core::server_protocol>(
+        std::move(handshake), protocol_config_for(options_.settings));
     // Called during the handshake only, while the server exists.
     if (options_.select_subprotocol)
         protocol->set_subprotocol_selector(

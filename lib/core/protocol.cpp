@@ -99,6 +99,7 @@ void protocol::commit_receive(std::size_t n) {
 void protocol::receive_eof() {
     if (eof_received_) return;
     eof_received_ = true;
+    fail_pending();  // the peer left: the failure its input called for is the story
     if (state_ == state::connecting) {
         receive_handshake_eof();
     } else if (rx_ != rx_state::discard) {
@@ -164,7 +165,7 @@ std::size_t protocol::consume_frame_header(const char* data, std::size_t n) {
             return take;
         case decode_status::invalid_length:
             header_spill_size_ = 0;
-            fail(close_code::protocol_error, "frame length with the most significant bit set");
+            fail_input(close_code::protocol_error, "frame length with the most significant bit set");
             return take;
         case decode_status::ok:
             break;
@@ -179,16 +180,16 @@ void protocol::start_frame(const frame_header& header) {
     const bool starts_message = !is_control(header.op) && header.op != opcode::continuation;
     const std::string problem =
         check_frame_header(header, frame_rules{side_, deflate_ && starts_message});
-    if (!problem.empty()) return fail(close_code::protocol_error, problem);
+    if (!problem.empty()) return fail_input(close_code::protocol_error, problem);
 
     if (is_control(header.op)) {
         control_.clear();
     } else {
         const bool continuation = header.op == opcode::continuation;
         if (continuation && !in_message_)
-            return fail(close_code::protocol_error, "continuation frame without a message to continue");
+            return fail_input(close_code::protocol_error, "continuation frame without a message to continue");
         if (!continuation && in_message_)
-            return fail(close_code::protocol_error,
+            return fail_input(close_code::protocol_error,
                         "new data frame before the fragmented message was finished");
         if (!continuation) {
             in_message_ = true;
@@ -204,14 +205,14 @@ void protocol::start_frame(const frame_header& header) {
         // they arrive), and incompressible data grows a little when deflated: they are
         // measured once inflated, against max_message_size (inflate_payload).
         if (!message_compressed_ && header.payload_length > config_.max_frame_size)
-            return fail(close_code::message_too_big,
+            return fail_input(close_code::message_too_big,
                         "frame of " + std::to_string(header.payload_length) +
                             " bytes exceeds the limit of " +
                             std::to_string(config_.max_frame_size) + " bytes");
         // A compressed message is measured once inflated (inflate_payload), as it grows.
         if (!message_compressed_) {
             if (header.payload_length > config_.max_message_size - message_size_)
-                return fail(close_code::message_too_big,
+                return fail_input(close_code::message_too_big,
                             "message of at least " +
                                 std::to_string(message_size_ + header.payload_length) +
                                 " bytes exceeds the limit of " +
@@ -250,11 +251,11 @@ void protocol::inflate_payload(std::string_view compressed, bool fin) {
         case inflate_status::ok:
             break;
         case inflate_status::too_big:
-            return fail(close_code::message_too_big,
+            return fail_input(close_code::message_too_big,
                         "message exceeds the limit of " + std::to_string(config_.max_message_size) +
                             " bytes once decompressed");
         case inflate_status::corrupt:
-            return fail(close_code::invalid_payload,
+            return fail_input(close_code::invalid_payload,
                         "invalid compressed data: " + deflate_->error());
     }
     message_size_ = handed_out_ + message_.size();
@@ -264,7 +265,7 @@ void protocol::inflate_payload(std::string_view compressed, bool fin) {
 // Fail fast: a bad byte fails the connection now, not when the message is complete.
 bool protocol::check_text(const char* data, std::size_t n) {
     if (!message_text_ || utf8_in_.feed(std::string_view(data, n))) return true;
-    fail(close_code::invalid_payload, "invalid UTF-8 in a text message");
+    fail_input(close_code::invalid_payload, "invalid UTF-8 in a text message");
     return false;
 }
 
@@ -277,7 +278,7 @@ void protocol::finish_frame() {
         if (rx_ == rx_state::discard) return;
     }
     if (fin && message_text_ && !utf8_in_.complete())
-        return fail(close_code::invalid_payload, "text message ends inside a UTF-8 sequence");
+        return fail_input(close_code::invalid_payload, "text message ends inside a UTF-8 sequence");
     if (fin) in_message_ = false;
     if (fin || config_.stream_fragments) {
         handed_out_ += message_.size();
@@ -314,7 +315,7 @@ void protocol::finish_control_frame() {
 
 void protocol::receive_close(std::string_view payload) {
     close_parse_result parsed = parse_close_payload(payload);
-    if (!parsed.frame) return fail(parsed.error_code, parsed.error);
+    if (!parsed.frame) return fail_input(parsed.error_code, parsed.error);
     close_received_ = *parsed.frame;
     if (state_ == state::open) {
         // Echo the code and reason (RFC 6455 §5.5.1) to complete the closing handshake.
@@ -446,26 +447,47 @@ void protocol::send_close(std::uint16_t code, std::string_view reason) {
     }
     if (reason.size() > 123) throw protocol_error("close reason over 123 bytes");
     if (!is_valid_utf8(reason)) throw protocol_error("close reason is not valid UTF-8");
+    // The peer's bad input already decided how this connection ends.
+    if (pending_failure_) return fail_pending();
     close_sent_ = close_frame{code, std::string(reason)};
     send_frame(opcode::close, true, close_sent_->serialize(), false);
     state_ = state::closing;
 }
 
 void protocol::fail(std::uint16_t code, std::string_view reason) {
+    pending_failure_.reset();  // an explicit failure supersedes one that input called for
     if (!failure_) failure_ = close_frame{code, std::string(reason)};
     if (state_ == state::open && code != close_code::abnormal_closure) {
         close_sent_ = close_frame{code, truncate_reason(reason)};
         send_frame(opcode::close, true, close_sent_->serialize(), false);
         state_ = state::closing;
     }
+    stop_receiving();
+    // RFC 6455 §7.1.7: after failing, the server closes the transport at once; a client
+    // waits a little for the server to do it (close_expected()).
+    if (side_ == role::server) close_transport_ = true;
+}
+
+// Bad input from the peer. Deferred, the failure waits until the application had its chance
+// to answer the messages received before it (defer_input_failures).
+void protocol::fail_input(std::uint16_t code, std::string_view reason) {
+    if (!config_.defer_input_failures || state_ != state::open) return fail(code, reason);
+    if (!pending_failure_) pending_failure_ = close_frame{code, std::string(reason)};
+    stop_receiving();
+}
+
+void protocol::fail_pending() {
+    if (!pending_failure_) return;
+    const close_frame pending = std::move(*pending_failure_);
+    fail(pending.code, pending.reason);
+}
+
+void protocol::stop_receiving() {
     rx_ = rx_state::discard;
     in_message_ = false;
     // Another thread may be reading into the message buffer (prepare_receive()); it is
     // released by commit_receive() instead.
     if (!direct_) message_.clear();
-    // RFC 6455 §7.1.7: after failing, the server closes the transport at once; a client
-    // waits a little for the server to do it (close_expected()).
-    if (side_ == role::server) close_transport_ = true;
 }
 
 void protocol::send_frame(opcode op, bool fin, std::string_view payload, bool may_borrow,

@@ -27,21 +27,6 @@ class Deviation:
 
 
 DEVIATIONS = [
-    Deviation("syncws", ECHO_RACE, [NON_STRICT], accepted=True, reason=(
-        "The case sends a valid message, a bad frame and a ping, and Autobahn wants the echo "
-        "of the message before the connection is failed. syncws parses every frame it has "
-        "read before the application gets to send the echo (in recv(), or in the monitor "
-        "thread while the application sits between recv() and send()), finds the protocol "
-        "error and fails the connection; the application's send() then finds it closed. "
-        "Python websockets does the same for the same reason (see its rows). Strict would "
-        "need the core to stop parsing after a complete data message until the application "
-        "asks for the next one. Whether a case ends OK or NON-STRICT depends on timing "
-        "(how the frames are cut into reads), so the set varies from run to run. "
-        "Accepted for now: RFC 6455 §7.1.7 lets an endpoint fail the connection as soon as "
-        "it finds invalid data, and no message is lost that the peer sent correctly before "
-        "the bad frame (it reached the application). Making these strict (the failure "
-        "deferred until the application had its chance to answer what it received) is "
-        "tracked on the conformance issue.")),
     Deviation("websockets", ECHO_RACE, [NON_STRICT], reason=(
         "websockets notices the protocol error in its reader task and fails the connection "
         "before the application's handler echoes the previous message; its own compliance "

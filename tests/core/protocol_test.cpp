@@ -1008,3 +1008,121 @@ TEST_CASE("streamed fragments of a compressed message come out inflated, frame b
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("deferred input failures (protocol_config::defer_input_failures)") {
+
+namespace {
+protocol deferring(role r) {
+    protocol_config config;
+    config.defer_input_failures = true;
+    return protocol(r, test::pinned_config(config));
+}
+}  // namespace
+
+TEST_CASE("bad input after a message leaves the connection open for the answer") {
+    for (role r : {role::server, role::client}) {
+        protocol p = deferring(r);
+        // Autobahn 3.3: a valid message, a frame with a reserved bit, then a ping.
+        p.receive_data(to(p, opcode::text, "Hello") + to(p, opcode::text, "x", true, true) +
+                       to(p, opcode::ping, "p"));
+        const auto events = events_of(p);
+        REQUIRE(events.size() == 1);
+        CHECK(as_message(events[0]).data == "Hello");
+        CHECK(output_of(p).empty());  // no close frame yet, and the ping after it is not read
+        REQUIRE(p.pending_failure());
+        CHECK(p.pending_failure()->code == close_code::protocol_error);
+        CHECK_FALSE(p.failure());
+        CHECK(p.current_state() == state::open);
+        CHECK_FALSE(p.transport_close_requested());
+
+        p.send_text("Hello");
+        CHECK(output_of(p) == from(p, opcode::text, "Hello"));
+
+        p.fail_pending();
+        CHECK_FALSE(p.pending_failure());
+        check_failed_with(p, close_code::protocol_error);
+        CHECK(p.transport_close_requested() == (r == role::server));
+    }
+}
+
+TEST_CASE("input after the bad frame is ignored while the failure is pending") {
+    protocol p = deferring(role::server);
+    p.receive_data(to(p, opcode::continuation, "x"));
+    REQUIRE(p.pending_failure());
+    p.receive_data(to(p, opcode::text, "later") + to(p, opcode::close, close_payload(1000)));
+    CHECK(events_of(p).empty());
+    CHECK(output_of(p).empty());
+    CHECK_FALSE(p.close_received());
+}
+
+TEST_CASE("every kind of input failure can be deferred, with its own close code") {
+    struct bad_input {
+        const char* what;
+        std::string bytes;
+        std::uint16_t code;
+    };
+    protocol reference = deferring(role::server);
+    const std::vector<bad_input> inputs = {
+        {"invalid UTF-8", to(reference, opcode::text, bytes({0xce, 0xba, 0xff})),
+         close_code::invalid_payload},
+        {"a text message ending inside a sequence", to(reference, opcode::text, bytes({0xce})),
+         close_code::invalid_payload},
+        {"a frame over the message limit",
+         to(reference, opcode::binary, std::string(17 * 1024 * 1024, 'x')),
+         close_code::message_too_big},
+        {"a bad close payload", to(reference, opcode::close, bytes({0x03})),
+         close_code::protocol_error},
+        {"a new message inside a fragmented one",
+         to(reference, opcode::text, "a", false) + to(reference, opcode::text, "b"),
+         close_code::protocol_error},
+    };
+    for (const auto& input : inputs) {
+        CAPTURE(input.what);
+        protocol p = deferring(role::server);
+        p.receive_data(input.bytes);
+        REQUIRE(p.pending_failure());
+        CHECK(p.pending_failure()->code == input.code);
+        CHECK(output_of(p).empty());
+        p.fail_pending();
+        check_failed_with(p, input.code);
+    }
+}
+
+TEST_CASE("closing with a failure pending sends the failure's close frame instead") {
+    protocol p = deferring(role::server);
+    p.receive_data(to(p, opcode::text, bytes({0xff})));
+    REQUIRE(p.pending_failure());
+    p.send_close(close_code::normal, "bye");
+    check_failed_with(p, close_code::invalid_payload);
+    CHECK_FALSE(p.pending_failure());
+}
+
+TEST_CASE("end of stream with a failure pending reports the failure, not 1006") {
+    protocol p = deferring(role::client);
+    p.receive_data(to(p, opcode::text, bytes({0xff})));
+    p.receive_eof();
+    REQUIRE(p.failure());
+    CHECK(p.failure()->code == close_code::invalid_payload);
+    CHECK_FALSE(p.pending_failure());
+    CHECK(p.current_state() == state::closed);
+    CHECK_THROWS_AS(p.raise_closed(), syncws::connection_closed_error);
+}
+
+TEST_CASE("an explicit fail() replaces the pending failure") {
+    protocol p = deferring(role::server);
+    p.receive_data(to(p, opcode::text, bytes({0xff})));
+    p.fail(close_code::internal_error, "keepalive ping timeout");
+    check_failed_with(p, close_code::internal_error);
+    CHECK_FALSE(p.pending_failure());
+    p.fail_pending();  // nothing left to do
+    CHECK(p.failure()->code == close_code::internal_error);
+}
+
+TEST_CASE("without the setting, bad input fails the connection at once") {
+    protocol p = server();
+    p.receive_data(to(p, opcode::text, "Hello") + to(p, opcode::text, "x", true, true));
+    CHECK_FALSE(p.pending_failure());
+    check_failed_with(p, close_code::protocol_error);
+}
+
+}  // TEST_SUITE

@@ -185,6 +185,50 @@ TEST_CASE("a peer that vanishes mid-message gives 1006 to the thread in recv") {
     }
 }
 
+TEST_CASE("bad input after a message fails the connection only once the application answered it") {
+    using syncws::core::opcode;
+    test::raw_server peer;
+    auto client = peer.connect_client(syncws::client_options());
+    // Autobahn 3.3: a message, a frame with a reserved bit set, then a ping, in one write.
+    peer.write(test::server_frame(opcode::text, "Hello") +
+               test::server_frame(opcode::text, "x", true, true) + test::server_frame(opcode::ping, "p"));
+    // The peer reads two frames, then closes the TCP connection as a server does.
+    auto peer_saw = std::async(std::launch::async, [&] {
+        auto first = peer.read_frame();
+        auto second = peer.read_frame();
+        peer.vanish();
+        return std::make_pair(first, second);
+    });
+    CHECK(client.recv().data == "Hello");
+    client.send("Hello");  // the answer still goes out
+    try {
+        test::bounded([&] { return client.recv(); });
+        FAIL("recv returned a message");
+    } catch (const syncws::connection_closed_error& e) {
+        REQUIRE(e.sent());
+        CHECK(e.sent()->code == 1002);
+    }
+    // The echo came first, then the close frame; the ping after the bad frame was never read.
+    REQUIRE(peer_saw.wait_for(20s) == std::future_status::ready);
+    const auto [echo, close] = peer_saw.get();
+    CHECK(echo.first == opcode::text);
+    CHECK(echo.second == "Hello");
+    REQUIRE(close.first == opcode::close);
+    CHECK(syncws::core::parse_close_payload(close.second).frame->code == 1002);
+}
+
+TEST_CASE("bad input fails the connection even when the application never calls recv again") {
+    using syncws::core::opcode;
+    test::raw_server peer;
+    auto client = peer.connect_client(syncws::client_options());
+    peer.write(test::server_frame(opcode::text, "Hello") + test::server_frame(opcode::text, "\xff"));
+    CHECK(client.recv().data == "Hello");
+    const auto close = test::bounded([&] { return peer.read_frame(); });
+    REQUIRE(close.first == opcode::close);
+    CHECK(syncws::core::parse_close_payload(close.second).frame->code == 1007);
+    CHECK_THROWS_AS(client.send("too late"), syncws::connection_closed_error);
+}
+
 TEST_CASE("destroying an open connection closes it cleanly") {
     auto pair = connect_pair();
     auto server_side = std::async(std::launch::async, [&server = pair.server] {

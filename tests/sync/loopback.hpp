@@ -14,6 +14,8 @@
 
 #include "../../lib/connection_engine.hpp"
 #include "../../lib/socket_transport.hpp"
+#include "syncws/core/frame.hpp"
+#include "syncws/core/mask.hpp"
 #include "syncws/syncws.hpp"
 
 namespace test {
@@ -38,11 +40,10 @@ inline connected_pair connect_pair(const syncws::connection_settings& server_set
     auto accepted = std::async(std::launch::async, [&] {
         asio::ip::tcp::socket socket(io());
         acceptor.accept(socket);
-        syncws::core::protocol_config config;
-        config.max_message_size = server_settings.max_message_size;
-        config.stream_fragments = true;
         auto engine = std::make_shared<syncws::detail::connection_engine>(
-            std::make_unique<syncws::core::server_protocol>(syncws::core::server_handshake_config{}, config),
+            std::make_unique<syncws::core::server_protocol>(
+                syncws::core::server_handshake_config{},
+                syncws::detail::protocol_config_for(server_settings)),
             syncws::detail::make_socket_transport(std::move(socket)), server_settings);
         const bool open = engine->run_server_handshake(
             syncws::detail::clock::now() + 10s,
@@ -98,6 +99,19 @@ public:
     }
 
     void write(const std::string& bytes) { asio::write(*socket_, asio::buffer(bytes)); }
+    /// Reads the client's next frame (blocking; call it through bounded()) and unmasks it.
+    std::pair<syncws::core::opcode, std::string> read_frame() {
+        unsigned char header[syncws::core::max_frame_header_size];
+        std::size_t have = 0, size = 0;
+        syncws::core::frame_header frame;
+        while (syncws::core::decode_frame_header(header, have, &frame, &size) ==
+               syncws::core::decode_status::need_more)
+            asio::read(*socket_, asio::buffer(header + have++, 1));
+        std::string payload(static_cast<std::size_t>(frame.payload_length), '\0');
+        asio::read(*socket_, asio::buffer(payload));
+        if (frame.masked) syncws::core::apply_mask(payload.data(), payload.size(), frame.key, 0);
+        return {frame.op, payload};
+    }
     /// Closes the socket without a close frame.
     void vanish() { socket_.reset(); }
     int fd() const { return socket_->native_handle(); }

@@ -57,6 +57,13 @@ struct protocol_config {
     std::function<mask_key()> mask_keys;
     /// Size of the scratch buffer handed out by prepare_receive().
     std::size_t receive_buffer_size = 64 * 1024;
+    /// Input that fails the connection (a protocol error, invalid UTF-8, a message too big)
+    /// does not fail it at once: parsing stops, the failure waits in pending_failure(), and
+    /// sending stays allowed until the I/O layer calls fail_pending(). This lets an
+    /// application answer the messages that arrived before the bad input, in order, as a
+    /// peer expects (Autobahn's strict verdicts for cases 3.x, 4.x and 5.15). End of
+    /// stream, send_close() and fail() carry the pending failure out.
+    bool defer_input_failures = false;
 };
 
 /// A message, or with stream_fragments one fragment of a message.
@@ -165,7 +172,8 @@ public:
     void send_pong(std::string_view payload);
     /// Starts the closing handshake (only in the open state). code 1005 sends an empty close
     /// frame. Throws protocol_error for a code that may not be sent, a reason that is not
-    /// UTF-8 or is over 123 bytes, or a reason with code 1005.
+    /// UTF-8 or is over 123 bytes, or a reason with code 1005. With a failure pending, fails
+    /// the connection with it instead.
     void send_close(std::uint16_t code = close_code::normal, std::string_view reason = {});
     /// Fails the connection (RFC 6455 §7.1.7): sends a close frame with code and reason
     /// unless the code is 1006 or a close frame was already sent, stops processing input,
@@ -182,6 +190,11 @@ public:
     bool close_received_then_sent() const noexcept { return close_received_then_sent_; }
     /// Why this side failed the connection (close code and text), if it did.
     const std::optional<close_frame>& failure() const noexcept { return failure_; }
+    /// With defer_input_failures: the failure that bad input calls for and that has not
+    /// been carried out yet.
+    const std::optional<close_frame>& pending_failure() const noexcept { return pending_failure_; }
+    /// Carries out the pending failure, if any (as fail() with its code and reason).
+    void fail_pending();
     /// Throws connection_closed_ok or connection_closed_error describing how it closed; the
     /// detail (or else why this side failed the connection, when the close frames do not
     /// say it) is added to the message.
@@ -223,6 +236,8 @@ private:
     void finish_frame();
     void finish_control_frame();
     void receive_close(std::string_view payload);
+    void fail_input(std::uint16_t code, std::string_view reason);
+    void stop_receiving();
     void ensure_can_send_data(bool continuation) const;
     void check_outgoing_text(std::string_view data, bool fin, bool first);
     bool should_compress(std::string_view first, bool fin, compression mode) const;
@@ -273,6 +288,7 @@ private:
     std::optional<close_frame> close_received_;
     bool close_received_then_sent_ = false;
     std::optional<close_frame> failure_;
+    std::optional<close_frame> pending_failure_;
 
     // permessage-deflate, once negotiated
     std::unique_ptr<deflate_codec> deflate_;
