@@ -3,6 +3,7 @@
 #include <string>
 
 #include "connection_engine.hpp"
+#include "peer_logger.hpp"
 #include "proxy.hpp"
 #include "redirect.hpp"
 #include "tcp_connect.hpp"
@@ -51,8 +52,12 @@ client_connection connect_to(const core::uri& target, const client_options& opti
     auto protocol = std::make_unique<core::client_protocol>(target, std::move(handshake), config);
     const core::http_request request = protocol->connect();
 
-    auto engine = std::make_shared<detail::connection_engine>(
-        std::move(protocol), open_stream(target, options, deadline), settings);
+    std::unique_ptr<detail::transport> stream = open_stream(target, options, deadline);
+    // The engine names its connection in log lines; this names the peer (or proxy) too.
+    connection_settings named = settings;
+    named.logger = detail::for_peer(settings.logger, stream->remote_address());
+    auto engine = std::make_shared<detail::connection_engine>(std::move(protocol), std::move(stream),
+                                                              std::move(named));
     engine->run_client_handshake(request, deadline);
     return make(std::move(engine), target);
 }

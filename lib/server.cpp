@@ -26,11 +26,13 @@
 #include <asio.hpp>
 
 #include "connection_engine.hpp"
+#include "peer_logger.hpp"
 #include "socket_transport.hpp"
 #include "syncws/core/handshake.hpp"
 #include "syncws/core/server_protocol.hpp"
 #include "tls_context.hpp"
 #include "tls_transport.hpp"
+#include "traffic_counters.hpp"
 
 namespace syncws {
 
@@ -136,6 +138,7 @@ public:
     const std::string& address() const noexcept { return address_; }
     std::size_t connection_count() const;
     void broadcast(const message& m);
+    server_stats stats() const;
 
 private:
     using lock = std::unique_lock<std::mutex>;
@@ -153,6 +156,16 @@ private:
         engine_ptr engine;
         bool open = false;  // the handshake succeeded: counted in open_
     };
+    // What became of an accepted connection, for stats(): decided along the way, counted
+    // once at its end.
+    enum class outcome {
+        other, upgraded, no_request, invalid_request, forbidden_origin, process_request, tls, timeout
+    };
+    // stats()' counters: relaxed atomics, each touched once per connection.
+    struct counters {
+        std::atomic<std::uint64_t> accepted{0}, opened{0}, invalid_request{0}, forbidden_origin{0},
+            process_request{0}, tls{0}, timeout{0}, over_limit{0}, other{0};
+    };
 
     void listen_tcp();
     void listen_unix();
@@ -167,17 +180,19 @@ private:
     void worker(std::list<std::thread>::iterator self);
     void serve_connection(job j);
     std::unique_ptr<transport> wrap(unique_fd socket) const;
-    std::unique_ptr<transport> secure(std::unique_ptr<transport> stream, clock::time_point deadline);
+    std::unique_ptr<transport> secure(std::unique_ptr<transport> stream, clock::time_point deadline,
+                                      outcome& result);
     std::unique_ptr<core::server_protocol> make_protocol() const;
     core::http_response respond(connection_engine& engine, core::server_protocol& protocol,
-                                const core::http_request& request) const;
+                                const core::http_request& request, outcome& result) const;
+    void count(outcome result, clock::time_point handshake_deadline) noexcept;
     core::http_response internal_error(core::server_protocol& protocol) const;
     void run_handler(const engine_ptr& engine);
     void stop(duration timeout, bool inside_handler);
     void close_listener() noexcept;
     void join_threads();
     std::vector<engine_ptr> snapshot(bool open_only) const;
-    void log(log_level level, const std::string& text) const;
+    void log(log_level level, const std::string& text, std::string_view remote_address = {}) const;
 
     const server_options options_;
     const handler handler_;
@@ -196,6 +211,9 @@ private:
     std::shared_ptr<ssl_ctx_st> tls_context_;  // wss:// only, when set
     throttle limit_warning_;    // accept thread only
     throttle accept_warning_;   // accept thread only
+    counters counts_;
+    // Shared with the connections handed to handlers, which may outlive the server.
+    const std::shared_ptr<traffic_counters> traffic_ = std::make_shared<traffic_counters>();
 
     mutable std::mutex mutex_;
     std::condition_variable work_ready_;  // workers: a job came, or stopping
@@ -302,6 +320,13 @@ void server_engine::listen_tcp() {
         ec.clear();
         acceptor.open(endpoint.protocol(), ec);
         if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+        if (!ec && options_.reuse_port) {
+            // SO_REUSEPORT: every process (or server) that sets it may bind the same port,
+            // and the kernel spreads new connections among them.
+            const int on = 1;
+            if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0)
+                ec.assign(errno, asio::error::get_system_category());
+        }
         if (!ec && endpoint.address().is_v6() && endpoint.address().is_unspecified())
             acceptor.set_option(asio::ip::v6_only(false), ec);
         if (!ec) acceptor.bind(endpoint, ec);
@@ -378,11 +403,8 @@ void server_engine::close_listener() noexcept {
     listen_fd_ = -1;
 }
 
-void server_engine::log(log_level level, const std::string& text) const {
-    if (options_.settings.logger)
-        options_.settings.logger(level, text, 0);
-    else
-        log_to_stderr(level, text, 0);
+void server_engine::log(log_level level, const std::string& text, std::string_view remote_address) const {
+    options_.settings.logger(log_record{level, text, 0, remote_address});  // empty: log_to_stderr
 }
 
 // ------------------------------------------------------------------ accepting
@@ -501,6 +523,7 @@ void server_engine::accept_ready(std::deque<lingering_socket>& lingering,
     for (int i = 0; i < 32 && !stopping_; ++i) {
         unique_fd socket(::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC));
         if (socket.get() >= 0) {
+            counts_.accepted.fetch_add(1, std::memory_order_relaxed);
             admit(std::move(socket), lingering);
             continue;
         }
@@ -570,6 +593,7 @@ void server_engine::admit(unique_fd socket, std::deque<lingering_socket>& linger
 // Over TLS the answer would need a handshake, which must not run on this thread: plain
 // bytes would only garble the client's handshake, so it just sees the connection close.
 void server_engine::turn_away(unique_fd socket, std::deque<lingering_socket>& lingering) {
+    counts_.over_limit.fetch_add(1, std::memory_order_relaxed);
     if (!tls_context_)
         (void)::send(socket.get(), busy_response_.data(), busy_response_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     ::shutdown(socket.get(), SHUT_WR);
@@ -667,8 +691,8 @@ std::unique_ptr<core::server_protocol> server_engine::make_protocol() const {
 // client holds up nobody else. Failures are the client's doing (or a scanner's): logged as
 // info, not as errors. Returns nothing when the handshake failed.
 std::unique_ptr<transport> server_engine::secure(std::unique_ptr<transport> stream,
-                                                 clock::time_point deadline) {
-    const std::string client = "client " + stream->remote_address() + ": ";
+                                                 clock::time_point deadline, outcome& result) {
+    const std::string client = stream->remote_address();
     unique_fd handle(::fcntl(stream->native_handle(), F_DUPFD_CLOEXEC, 0));
     {
         lock lk(mutex_);
@@ -686,22 +710,34 @@ std::unique_ptr<transport> server_engine::secure(std::unique_ptr<transport> stre
     try {
         return tls_accept(std::move(stream), tls_context_, deadline);
     } catch (const std::exception& e) {
-        if (!stopping_) log(log_level::info, client + e.what());
+        if (!stopping_) {
+            result = dynamic_cast<const timeout_error*>(&e) ? outcome::timeout : outcome::tls;
+            // Every such line starts alike, to be counted and searched; most causes say it.
+            const std::string what = e.what();
+            const char* const prefix = "TLS handshake failed";
+            log(log_level::info, what.rfind(prefix, 0) == 0 ? what : prefix + (": " + what), client);
+        }
     }
     return nullptr;
 }
 
 void server_engine::serve_connection(job j) {
     engine_ptr engine;
+    outcome result = outcome::other;
     try {
         std::unique_ptr<transport> stream = wrap(std::move(j.socket));
-        if (tls_context_) stream = secure(std::move(stream), j.handshake_deadline);
-        if (stream)
-            engine = std::make_shared<connection_engine>(make_protocol(), std::move(stream), options_.settings);
+        if (tls_context_) stream = secure(std::move(stream), j.handshake_deadline, result);
+        if (stream) {
+            // The engine names its connection in log lines; this names the peer too.
+            connection_settings settings = options_.settings;
+            settings.logger = for_peer(settings.logger, stream->remote_address());
+            engine = std::make_shared<connection_engine>(make_protocol(), std::move(stream), std::move(settings));
+        }
     } catch (const std::exception& e) {
         log(log_level::error, std::string("cannot set up an accepted connection: ") + e.what());
     }
     bool open = false;
+    if (!engine) count(result, j.handshake_deadline);  // no socket, or no TLS session
     if (engine) {
         bool go;
         {
@@ -710,17 +746,20 @@ void server_engine::serve_connection(job j) {
             if (go) connections_.emplace(engine->id(), tracked{engine, false});
         }
         if (go) {
+            result = outcome::no_request;  // until respond() sees one
             try {
                 open = engine->run_server_handshake(
                     j.handshake_deadline,
-                    [this, &e = *engine](core::server_protocol& protocol, const core::http_request& request) {
-                        return respond(e, protocol, request);
+                    [this, &e = *engine, &result](core::server_protocol& protocol, const core::http_request& request) {
+                        return respond(e, protocol, request, result);
                     });
             } catch (const std::exception& e) {
                 engine->log(log_level::error, std::string("the opening handshake failed: ") + e.what());
                 engine->abort();
             }
+            if (open) result = outcome::upgraded;
         }
+        count(result, j.handshake_deadline);
         if (open) {
             {
                 lock lk(mutex_);
@@ -749,10 +788,35 @@ void server_engine::serve_connection(job j) {
     changed_.notify_all();
 }
 
+void server_engine::count(outcome result, clock::time_point handshake_deadline) noexcept {
+    if (result == outcome::no_request) {
+        // The handshake ended before a request was complete: the deadline, shutdown(), or a
+        // request that could not be parsed (or never came before the client closed).
+        if (clock::now() >= handshake_deadline)
+            result = outcome::timeout;
+        else if (stopping_)
+            result = outcome::other;
+        else
+            result = outcome::invalid_request;
+    }
+    std::atomic<std::uint64_t>* counter = &counts_.other;
+    switch (result) {
+        case outcome::upgraded: counter = &counts_.opened; break;
+        case outcome::invalid_request: counter = &counts_.invalid_request; break;
+        case outcome::forbidden_origin: counter = &counts_.forbidden_origin; break;
+        case outcome::process_request: counter = &counts_.process_request; break;
+        case outcome::tls: counter = &counts_.tls; break;
+        case outcome::timeout: counter = &counts_.timeout; break;
+        case outcome::no_request: case outcome::other: break;
+    }
+    counter->fetch_add(1, std::memory_order_relaxed);
+}
+
 // The hooks, in order: process_request may answer plain HTTP; otherwise the protocol checks
 // the request (origin, version, key) and picks a subprotocol.
 core::http_response server_engine::respond(connection_engine& engine, core::server_protocol& protocol,
-                                           const core::http_request& request) const {
+                                           const core::http_request& request, outcome& result) const {
+    result = outcome::other;  // until the response is known; a 101 not sent stays "other"
     if (options_.process_request) {
         std::optional<core::http_response> answer;
         try {
@@ -769,6 +833,7 @@ core::http_response server_engine::respond(connection_engine& engine, core::serv
         if (answer) {
             engine.log(log_level::debug, request.method + " " + request.target + " answered with " +
                                              std::to_string(answer->status) + " by process_request");
+            result = outcome::process_request;
             return std::move(*answer);
         }
     }
@@ -777,6 +842,8 @@ core::http_response server_engine::respond(connection_engine& engine, core::serv
         try {
             std::rethrow_exception(problem);
         } catch (const invalid_handshake& e) {
+            // The core answers 403 for one reason only: an Origin not allowed.
+            result = response.status == 403 ? outcome::forbidden_origin : outcome::invalid_request;
             engine.log(log_level::info, "rejected the opening request with " +
                                             std::to_string(response.status) + ": " + e.what());
         } catch (const std::exception& e) {
@@ -798,7 +865,7 @@ core::http_response server_engine::internal_error(core::server_protocol& protoco
 }
 
 void server_engine::run_handler(const engine_ptr& engine) {
-    server_connection connection(engine);
+    server_connection connection(engine, traffic_);
     std::uint16_t code = core::close_code::normal;
     try {
         handler_(connection);
@@ -842,6 +909,7 @@ void server_engine::stop(duration timeout, bool inside_handler) {
         stopping_ = true;
         never_started.swap(jobs_);
         active_ -= never_started.size();
+        counts_.other.fetch_add(never_started.size(), std::memory_order_relaxed);
     }
     work_ready_.notify_all();
     never_started.clear();  // closes their sockets
@@ -921,10 +989,34 @@ std::size_t server_engine::connection_count() const {
     return open_;
 }
 
+server_stats server_engine::stats() const {
+    const auto get = [](const std::atomic<std::uint64_t>& counter) {
+        return counter.load(std::memory_order_relaxed);
+    };
+    server_stats s;
+    s.accepted = get(counts_.accepted);
+    s.opened = get(counts_.opened);
+    s.open_connections = connection_count();
+    s.messages_received = get(traffic_->messages_received);
+    s.bytes_received = get(traffic_->bytes_received);
+    s.messages_sent = get(traffic_->messages_sent);
+    s.bytes_sent = get(traffic_->bytes_sent);
+    server_stats::failures& f = s.handshake_failures;
+    f.invalid_request = get(counts_.invalid_request);
+    f.forbidden_origin = get(counts_.forbidden_origin);
+    f.process_request = get(counts_.process_request);
+    f.tls = get(counts_.tls);
+    f.timeout = get(counts_.timeout);
+    f.over_limit = get(counts_.over_limit);
+    f.other = get(counts_.other);
+    return s;
+}
+
 void server_engine::broadcast(const message& m) {
     for (const auto& engine : snapshot(true)) {
         try {
             engine->send_data(m.type, m.data, true, false);
+            traffic_->sent(m.data.size(), true);
         } catch (const std::exception& e) {
             engine->log(log_level::debug, std::string("broadcast skipped this connection: ") + e.what());
         }
@@ -952,6 +1044,37 @@ void server::shutdown(duration timeout) { engine_->shutdown(timeout); }
 std::uint16_t server::port() const { return engine_->port(); }
 std::string server::address() const { return engine_->address(); }
 std::size_t server::connection_count() const { return engine_->connection_count(); }
+server_stats server::stats() const { return engine_->stats(); }
+
+std::string to_json(const server_stats& s) {
+    const auto field = [](std::string& out, const char* name, std::uint64_t value) {
+        if (out.back() != '{') out += ',';
+        out += '"';
+        out += name;
+        out += "\":";
+        out += std::to_string(value);
+    };
+    const server_stats::failures& f = s.handshake_failures;
+    std::string failures = "{";
+    field(failures, "invalid_request", f.invalid_request);
+    field(failures, "forbidden_origin", f.forbidden_origin);
+    field(failures, "process_request", f.process_request);
+    field(failures, "tls", f.tls);
+    field(failures, "timeout", f.timeout);
+    field(failures, "over_limit", f.over_limit);
+    field(failures, "other", f.other);
+    failures += '}';
+    std::string out = "{";
+    field(out, "accepted", s.accepted);
+    field(out, "opened", s.opened);
+    field(out, "open_connections", s.open_connections);
+    field(out, "messages_received", s.messages_received);
+    field(out, "bytes_received", s.bytes_received);
+    field(out, "messages_sent", s.messages_sent);
+    field(out, "bytes_sent", s.bytes_sent);
+    out += ",\"handshake_failures\":" + failures + '}';
+    return out;
+}
 void server::broadcast(const message& m) { engine_->broadcast(m); }
 
 void serve(server_options options, handler on_connection) {

@@ -472,6 +472,8 @@ private:
             status = fetch(lk, deadline, true);
         } catch (const timeout_error&) {
             throw;
+        } catch (const tls_error&) {
+            throw;  // already says what failed
         } catch (const error& e) {
             throw tls_error(reason::handshake_failed, std::string("TLS handshake failed: ") + e.what());
         }

@@ -26,6 +26,7 @@ using core::compression;
 namespace detail {
 class connection_engine;
 struct pong_state;
+struct traffic_counters;
 }  // namespace detail
 
 class connection;
@@ -159,15 +160,22 @@ public:
     /// "127.0.0.1:8765", "[::1]:8765" or a Unix socket path.
     std::string local_address() const;
     std::string remote_address() const;
-    /// A number unique within the process, for logs.
+    /// A number unique within the process (1, 2, 3 ...), for logs: their lines name the
+    /// connection "c42" (see connection_name()) and give remote_address().
     std::uint64_t id() const;
 
 protected:
     explicit connection(std::shared_ptr<detail::connection_engine> engine);
+    /// traffic counts the data messages sent and received (a server's statistics).
+    connection(std::shared_ptr<detail::connection_engine> engine,
+               std::shared_ptr<detail::traffic_counters> traffic);
     std::shared_ptr<detail::connection_engine> engine_;
 
 private:
     void close_if_open() noexcept;
+    void count_sent(std::size_t bytes, bool whole_message) noexcept;
+    void count_received(std::size_t bytes, bool whole_message) noexcept;
+    std::shared_ptr<detail::traffic_counters> traffic_;  // null: nobody counts
 };
 
 }  // namespace syncws

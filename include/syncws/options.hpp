@@ -80,6 +80,12 @@ struct server_options {
     std::uint16_t port = 0;
     /// Listen on this Unix-domain socket path instead of host and port.
     std::string unix_socket;
+    /// SO_REUSEPORT (TCP only): several servers, in one process or several, that all set it
+    /// may listen on the same host and port, and the kernel spreads new connections among
+    /// them (Linux: by a hash of the client's address and port). Lets a new process start
+    /// before the old one stops, or one process per core share a port. Only servers of the
+    /// same user may share a port.
+    bool reuse_port = false;
     connection_settings settings;
     /// Past this many open connections, new clients get HTTP 503 with Retry-After.
     std::size_t max_connections = 1024;

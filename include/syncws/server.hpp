@@ -25,7 +25,65 @@ class server_connection : public connection {
 public:
     explicit server_connection(std::shared_ptr<detail::connection_engine> engine)
         : connection(std::move(engine)) {}
+    /// One whose data messages count in a server's stats().
+    server_connection(std::shared_ptr<detail::connection_engine> engine,
+                      std::shared_ptr<detail::traffic_counters> traffic)
+        : connection(std::move(engine), std::move(traffic)) {}
 };
+
+/// A snapshot of a server's counters, from server::stats(): a plain copy, made while the
+/// server runs. The counts start at 0 when the server is constructed and never go down,
+/// except open_connections.
+struct server_stats {
+    /// Connections taken from the listening socket, whatever became of them.
+    std::uint64_t accepted = 0;
+    /// Opening handshakes that succeeded (101 sent).
+    std::uint64_t opened = 0;
+    /// WebSocket connections open now: as server::connection_count().
+    std::uint64_t open_connections = 0;
+    /// Data messages, and their payload bytes as the application sent or received them
+    /// (before compression, without frame headers), over every connection. A message sent
+    /// or received in fragments counts once, when its last fragment passes; control frames
+    /// (ping, pong, close) are not counted. broadcast() counts one message per connection
+    /// reached.
+    std::uint64_t messages_received = 0;
+    std::uint64_t bytes_received = 0;
+    std::uint64_t messages_sent = 0;
+    std::uint64_t bytes_sent = 0;
+
+    /// Accepted connections that never became WebSocket connections, by cause. Each counts
+    /// once, so when no connection is in its handshake,
+    /// accepted == opened + handshake_failures.total().
+    struct failures {
+        /// Not a valid opening request (answered 400, 405, 426, 431, 505 ...), including a
+        /// client that closed before sending a whole request (a load balancer's TCP check).
+        std::uint64_t invalid_request = 0;
+        /// Answered 403 because the Origin is not in allowed_origins.
+        std::uint64_t forbidden_origin = 0;
+        /// Answered by process_request with plain HTTP (health checks, 401, a page ...).
+        std::uint64_t process_request = 0;
+        /// The TLS handshake failed (wss:// servers).
+        std::uint64_t tls = 0;
+        /// No complete opening request (or TLS handshake) within open_timeout.
+        std::uint64_t timeout = 0;
+        /// Answered 503 past max_connections (or when no worker thread could be started).
+        std::uint64_t over_limit = 0;
+        /// Anything else: a hook that threw (500), a response that could not be sent, a
+        /// socket that could not be set up, a handshake cut short by shutdown().
+        std::uint64_t other = 0;
+
+        std::uint64_t total() const noexcept {
+            return invalid_request + forbidden_origin + process_request + tls + timeout +
+                   over_limit + other;
+        }
+    };
+    failures handshake_failures;
+};
+
+/// The counters as one JSON object, for a health-check or metrics endpoint:
+/// {"accepted":3,"opened":1,...,"handshake_failures":{"invalid_request":0,...}}.
+/// Thread-safety: safe from any thread.
+std::string to_json(const server_stats& stats);
 
 /// What runs for each connection, on a worker thread. When it returns, the connection is
 /// closed (1000) if it is still open. An exception that escapes is logged (level error,
@@ -89,6 +147,11 @@ public:
     std::string address() const;
     /// Connections open now: handshake done, handler running or connection closing.
     std::size_t connection_count() const;
+    /// The server's counters (see server_stats). Cheap enough to call on every request of a
+    /// health check: the counts are relaxed atomics, read one by one, so a snapshot taken
+    /// while connections come and go may be a message or a connection off between two
+    /// fields; once traffic stops it is exact.
+    server_stats stats() const;
     /// Sends the message to every open connection, one after another on the calling thread;
     /// a connection that fails is skipped. A client that does not read delays the others by
     /// up to send_timeout, after which its connection is failed and skipped from then on.

@@ -9,6 +9,7 @@
 #include "syncws/logger.hpp"
 #include "syncws/message.hpp"
 #include "syncws/options.hpp"
+#include "syncws/reconnect.hpp"
 #include "syncws/server.hpp"
 #include "syncws/tls.hpp"
 #include "syncws/version.hpp"
