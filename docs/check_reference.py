@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Builds the API reference with doxygen into a scratch directory and checks it.
 
-usage: check_reference.py DOXYFILE DOXYGEN
+usage: check_reference.py DOXYFILE DOXYGEN SOURCE_ROOT
 
 Fails when
 - doxygen fails, or reports any documentation error (a broken reference or link, an unknown
@@ -96,9 +96,9 @@ def undocumented(xml_dir):
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) != 4:
         sys.exit(__doc__)
-    doxyfile, doxygen = sys.argv[1], sys.argv[2]
+    doxyfile, doxygen, source_root = sys.argv[1], sys.argv[2], sys.argv[3]
     if not doxygen or not os.access(doxygen, os.X_OK):
         print("doxygen is not installed: skipped")
         return 77
@@ -113,8 +113,10 @@ def main():
         # the Doxyfile) holds every declaration, documented or not.
         config += (f'\nOUTPUT_DIRECTORY = "{scratch}"\nWARN_LOGFILE = "{warnings_file}"\n'
                    "EXTRACT_ALL = YES\nGENERATE_XML = YES\nXML_PROGRAMLISTING = NO\n")
+        # Doxygen resolves the README's relative links (tests/conformance/results.md) from
+        # its working directory: the source tree, where they point.
         result = subprocess.run([doxygen, "-"], input=config, text=True, capture_output=True,
-                                timeout=100)
+                                timeout=100, cwd=source_root)
         if result.returncode != 0:
             print(result.stdout, result.stderr, sep="\n")
             print(f"FAIL: doxygen exited with {result.returncode}")
