@@ -75,6 +75,17 @@ void server_protocol::receive_handshake_eof() {
 }
 
 http_response server_protocol::accept(const http_request& request) {
+    // The client already broke the handshake (too much data glued to its request): the
+    // answer is the error, not a 101 for a connection that is being abandoned.
+    if (handshake_error_) {
+        try {
+            std::rethrow_exception(handshake_error_);
+        } catch (const invalid_handshake& problem) {
+            return build_error_response(problem);
+        } catch (...) {
+            return build_reject_response(500, {}, "internal server error during the handshake\n");
+        }
+    }
     try {
         const server_handshake_request offer = check_client_request(request, handshake_);
         const std::optional<std::string> chosen =

@@ -104,6 +104,17 @@ TEST_CASE("a frame that arrives with the request is kept until the connection op
     });
 }
 
+TEST_CASE("too much data glued to the request is answered 400, not accepted") {
+    server_protocol p;
+    const http_request request = receive_request(p, request_text + std::string(17000, 'x'));
+    REQUIRE(p.handshake_error());
+    const http_response response = p.accept(request);
+    CHECK(response.status == 400);
+    p.send_response(response);
+    CHECK(p.current_state() != state::open);
+    CHECK(p.transport_close_requested());
+}
+
 TEST_CASE("a malformed request is answered 400 by the protocol and the transport closed") {
     server_protocol p;
     p.receive_data("GET /chat HTTP/1.1\r\n bad fold\r\n\r\n");
