@@ -688,7 +688,11 @@ void connection_engine::stop_watching() {
 }
 
 bool connection_engine::on_tick(clock::time_point now, int epoll_fd) {
-    lock lk(mutex_);
+    // One monitor thread ticks every connection: it must not wait behind one that is busy
+    // (compressing a large message under its lock), or every other connection's keepalive,
+    // deadlines and release wait too. A busy connection is ticked next time.
+    lock lk(mutex_, std::try_to_lock);
+    if (!lk) return true;
     if (closed()) {
         stop_watching();
         return false;

@@ -101,12 +101,6 @@ bool try_next_address(const asio::error_code& ec) {
            ec.value() == EPROTONOSUPPORT;
 }
 
-// The listener is inherited by no child process (Asio opens it without SOCK_CLOEXEC).
-void set_close_on_exec(int fd) {
-    const int flags = ::fcntl(fd, F_GETFD);
-    if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-}
-
 // Lets a warning through at most once per warning_interval.
 class throttle {
 public:

@@ -1,5 +1,6 @@
 #include "socket_transport.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -15,6 +16,12 @@
 #include "syncws/core/error.hpp"
 
 namespace syncws::detail {
+
+void set_close_on_exec(int fd) noexcept {
+    const int flags = ::fcntl(fd, F_GETFD);
+    if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+}
+
 
 namespace {
 

@@ -20,6 +20,10 @@ std::string describe(const asio::ip::tcp::endpoint& endpoint);
 std::string describe(const asio::local::stream_protocol::endpoint& endpoint);
 
 /// Wraps a connected TCP socket (TCP_NODELAY is set here).
+/// Keeps a socket from being inherited by child processes (Asio opens sockets without
+/// SOCK_CLOEXEC; a child must not hold our connections or listener open).
+void set_close_on_exec(int fd) noexcept;
+
 std::unique_ptr<transport> make_socket_transport(asio::ip::tcp::socket socket);
 /// Wraps a connected Unix-domain stream socket.
 std::unique_ptr<transport> make_socket_transport(asio::local::stream_protocol::socket socket);

@@ -76,6 +76,7 @@ template <class Socket, class Endpoint>
 asio::error_code connect_before(Socket& socket, const Endpoint& endpoint, clock::time_point deadline) {
     asio::error_code ec;
     socket.open(endpoint.protocol(), ec);
+    if (!ec) set_close_on_exec(socket.native_handle());
     if (ec) return ec;
     socket.non_blocking(true, ec);
     socket.connect(endpoint, ec);

@@ -1,8 +1,12 @@
 #include <doctest.h>
 
+#include <fcntl.h>
+
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -227,6 +231,30 @@ TEST_CASE("bad input fails the connection even when the application never calls 
     REQUIRE(close.first == opcode::close);
     CHECK(syncws::core::parse_close_payload(close.second).frame->code == 1007);
     CHECK_THROWS_AS(client.send("too late"), syncws::connection_closed_error);
+}
+
+TEST_CASE("a client's socket is not inherited by child processes") {
+    // Sockets of this process, by descriptor.
+    const auto sockets = [] {
+        std::set<int> found;
+        for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+            std::error_code ec;
+            const auto target = std::filesystem::read_symlink(entry.path(), ec);
+            if (!ec && target.string().rfind("socket:", 0) == 0)
+                found.insert(std::stoi(entry.path().filename().string()));
+        }
+        return found;
+    };
+    test::raw_server peer;
+    const std::set<int> before = sockets();
+    auto client = peer.connect_client(syncws::client_options());
+    int checked = 0;
+    for (int fd : sockets()) {
+        if (before.count(fd) || fd == peer.fd()) continue;
+        CHECK((::fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+        ++checked;
+    }
+    CHECK(checked == 1);
 }
 
 TEST_CASE("destroying an open connection closes it cleanly") {
