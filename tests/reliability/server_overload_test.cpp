@@ -262,14 +262,15 @@ TEST_CASE("shutdown while 16 clients send and 2 never read returns within its bo
                                 << senders << " busy clients got 1001; threads before/loaded/after: " << threads_before
                                 << "/" << threads_loaded << "/" << reliability::thread_count());
     CHECK(threads_loaded > threads_before + senders);
-    // Connections still open at the deadline were aborted: the deaf ones at most (the busy
-    // ones answered the close in time, as their 1001 above shows).
+    // Connections still open at the deadline were aborted: the deaf ones, and on a loaded
+    // machine (sanitizers) busy ones whose close handshake had not finished yet, although
+    // they got the 1001 above. How many is a matter of timing, so only the bound is checked.
     CHECK(aborted.count.load() <= 1);
     if (aborted.count.load() == 1) {
         const std::string line = aborted.last_line();
         const auto at = line.find("aborted ");
         REQUIRE(at != std::string::npos);
-        CHECK(std::stoi(line.substr(at + 8)) <= deaf);
+        CHECK(std::stoi(line.substr(at + 8)) <= deaf + senders);
         MESSAGE("figure: the server logged: " << line);
     }
     server.reset();
