@@ -7,8 +7,9 @@
 namespace syncws::core {
 
 char* output_queue::append_uninitialized(std::size_t n) {
-    const std::size_t offset = owned_.size();
-    owned_.resize(offset + n);
+    const std::size_t offset = owned_size_;
+    if (n > owned_capacity_ - owned_size_) grow(n);
+    owned_size_ += n;
     // Owned bytes that follow owned bytes extend the same range: fewer pieces to write.
     if (ranges_.size() > first_ && ranges_.back().borrowed == nullptr &&
         ranges_.back().offset + ranges_.back().size == offset)
@@ -16,7 +17,16 @@ char* output_queue::append_uninitialized(std::size_t n) {
     else
         ranges_.push_back({nullptr, offset, n});
     size_ += n;
-    return owned_.data() + offset;
+    return owned_.get() + offset;
+}
+
+void output_queue::grow(std::size_t n) {
+    constexpr std::size_t smallest = 256;
+    const std::size_t capacity = std::max({owned_size_ + n, 2 * owned_capacity_, smallest});
+    std::unique_ptr<char[]> bigger(new char[capacity]);
+    if (owned_size_ > 0) std::memcpy(bigger.get(), owned_.get(), owned_size_);
+    owned_ = std::move(bigger);
+    owned_capacity_ = capacity;
 }
 
 void output_queue::append(std::string_view bytes) {
@@ -33,7 +43,7 @@ void output_queue::append_borrowed(std::string_view bytes) {
 void output_queue::gather(std::vector<std::string_view>& out) const {
     for (std::size_t i = first_; i < ranges_.size(); ++i) {
         const range& r = ranges_[i];
-        out.emplace_back(r.borrowed ? r.borrowed : owned_.data() + r.offset, r.size);
+        out.emplace_back(r.borrowed ? r.borrowed : owned_.get() + r.offset, r.size);
     }
 }
 
@@ -69,12 +79,12 @@ void output_queue::append_queue(const output_queue& other) {
         if (r.borrowed)
             append_borrowed(std::string_view(r.borrowed, r.size));
         else
-            append(std::string_view(other.owned_.data() + r.offset, r.size));
+            append(std::string_view(other.owned_.get() + r.offset, r.size));
     }
 }
 
 void output_queue::clear() noexcept {
-    owned_.clear();
+    owned_size_ = 0;
     ranges_.clear();
     first_ = 0;
     size_ = 0;
@@ -82,6 +92,8 @@ void output_queue::clear() noexcept {
 
 void output_queue::swap(output_queue& other) noexcept {
     owned_.swap(other.owned_);
+    std::swap(owned_size_, other.owned_size_);
+    std::swap(owned_capacity_, other.owned_capacity_);
     ranges_.swap(other.ranges_);
     std::swap(first_, other.first_);
     std::swap(size_, other.size_);

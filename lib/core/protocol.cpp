@@ -282,7 +282,10 @@ void protocol::finish_frame() {
     if (fin) in_message_ = false;
     if (fin || config_.stream_fragments) {
         handed_out_ += message_.size();
-        events_.push_back(message_event{message_text_, std::move(message_), fin});
+        auto& m = std::get<message_event>(events_.emplace_back(std::in_place_type<message_event>));
+        m.text = message_text_;
+        m.data = std::move(message_);
+        m.fin = fin;
         message_.clear();
     }
 }
@@ -336,10 +339,20 @@ void protocol::receive_close(std::string_view payload) {
 // ---------------------------------------------------------------------------- events
 
 std::optional<event> protocol::next_event() {
-    if (events_.empty()) return std::nullopt;
-    std::optional<event> e(std::move(events_.front()));
-    events_.pop_front();
+    if (next_event_ == events_.size()) return std::nullopt;
+    std::optional<event> e(std::move(events_[next_event_++]));
+    if (next_event_ == events_.size()) forget_taken_events();
     return e;
+}
+
+void protocol::forget_taken_events() noexcept {
+    // A burst of tiny frames should not leave a large vector behind on the connection.
+    constexpr std::size_t keep = 16;
+    if (events_.capacity() > keep)
+        std::vector<event>().swap(events_);
+    else
+        events_.clear();
+    next_event_ = 0;
 }
 
 // ---------------------------------------------------------------------------- output
@@ -504,11 +517,14 @@ void protocol::send_frame(opcode op, bool fin, std::string_view payload, bool ma
     }
     const std::size_t header_size =
         encode_frame_header(header, fin, rsv1, op, payload.size(), nullptr);
-    output_.append(std::string_view(reinterpret_cast<const char*>(header), header_size));
-    if (may_borrow && payload.size() >= borrow_threshold)
+    if (may_borrow && payload.size() >= borrow_threshold) {
+        output_.append(std::string_view(reinterpret_cast<const char*>(header), header_size));
         output_.append_borrowed(payload);
-    else
-        output_.append(payload);
+        return;
+    }
+    char* out = output_.append_uninitialized(header_size + payload.size());
+    std::memcpy(out, header, header_size);
+    if (!payload.empty()) std::memcpy(out + header_size, payload.data(), payload.size());
 }
 
 void protocol::enable_deflate(const deflate_parameters& parameters, const deflate_options& options) {

@@ -202,6 +202,27 @@ TEST_CASE("control frames interleaved with fragments are handled at once") {
     CHECK(output_of(p) == from(p, opcode::pong, "p"));
 }
 
+TEST_CASE("take_events hands every event over in arrival order, then none are left") {
+    protocol p = server();
+    p.receive_data(to(p, opcode::binary, "ab", false) + to(p, opcode::ping, "p") +
+                   to(p, opcode::continuation, "cd") + to(p, opcode::text, "ef"));
+    std::vector<std::string> seen;
+    p.take_events([&](event& e) {
+        if (auto* m = std::get_if<message_event>(&e))
+            seen.push_back(std::move(m->data));  // the handler may move from the event
+        else if (auto* ping = std::get_if<ping_event>(&e))
+            seen.push_back("ping " + ping->payload);
+    });
+    CHECK(seen == std::vector<std::string>{"ping p", "abcd", "ef"});
+    CHECK_FALSE(p.has_events());
+    CHECK_FALSE(p.next_event());
+    // The next read starts a fresh batch.
+    p.receive_data(to(p, opcode::text, "gh"));
+    const auto events = events_of(p);
+    REQUIRE(events.size() == 1);
+    CHECK(as_message(events[0]).data == "gh");
+}
+
 TEST_CASE("a continuation frame with no message in progress fails with 1002") {
     protocol p = server();
     p.receive_data(to(p, opcode::continuation, "x"));

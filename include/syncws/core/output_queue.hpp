@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,13 @@ namespace syncws::core {
 /// Thread-safety: one instance per thread.
 class output_queue {
 public:
+    output_queue() = default;
+    output_queue(output_queue&& other) noexcept { swap(other); }
+    output_queue& operator=(output_queue&& other) noexcept {
+        output_queue(std::move(other)).swap(*this);
+        return *this;
+    }
+
     /// Appends a copy of bytes.
     void append(std::string_view bytes);
     /// Appends n owned bytes left for the caller to fill through the returned pointer, which
@@ -44,7 +52,12 @@ private:
         std::size_t offset;
         std::size_t size;
     };
-    std::string owned_;
+    void grow(std::size_t n);
+
+    // Owned bytes, grown without zero-filling: every byte appended is written over at once.
+    std::unique_ptr<char[]> owned_;
+    std::size_t owned_size_ = 0;
+    std::size_t owned_capacity_ = 0;
     std::vector<range> ranges_;
     std::size_t first_ = 0;  // ranges before this one were consumed
     std::size_t size_ = 0;

@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "syncws/core/close.hpp"
 #include "syncws/core/deflate.hpp"
@@ -135,7 +136,15 @@ public:
 
     /// The next event, in arrival order, or nothing.
     std::optional<event> next_event();
-    bool has_events() const noexcept { return !events_.empty(); }
+    bool has_events() const noexcept { return next_event_ < events_.size(); }
+    /// Hands every pending event to handle, in arrival order, by reference (it may move from
+    /// it), then forgets them: a next_event() loop without moving each event out. handle
+    /// must not call this protocol.
+    template <class Handler>
+    void take_events(Handler&& handle) {
+        while (next_event_ < events_.size()) handle(events_[next_event_++]);
+        forget_taken_events();
+    }
 
     // ---- output ----
 
@@ -238,6 +247,7 @@ private:
     void receive_close(std::string_view payload);
     void fail_input(std::uint16_t code, std::string_view reason);
     void stop_receiving();
+    void forget_taken_events() noexcept;
     void ensure_can_send_data(bool continuation) const;
     void check_outgoing_text(std::string_view data, bool fin, bool first);
     bool should_compress(std::string_view first, bool fin, compression mode) const;
@@ -270,7 +280,10 @@ private:
     std::string scratch_;               // region handed out by prepare_receive()
     std::size_t direct_offset_ = 0;     // where prepare_receive() pointed into message_
     bool direct_ = false;
-    std::deque<event> events_;
+    // Events not yet taken start at next_event_. A vector reused between reads rather than
+    // a deque: no allocation per event on the fast path.
+    std::vector<event> events_;
+    std::size_t next_event_ = 0;
 
     // sending
     output_queue output_;
