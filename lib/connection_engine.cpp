@@ -80,11 +80,33 @@ void connection_engine::log(log_level level, std::string_view text) const {
         log_to_stderr(level, text, id_);
 }
 
-clock::time_point connection_engine::send_deadline() const {
-    return deadline_after(settings_.send_timeout);
+lazy_deadline connection_engine::send_deadline() const {
+    return lazy_deadline(settings_.send_timeout);
 }
 
 bool connection_engine::closed() const { return protocol_->current_state() == core::state::closed; }
+
+// ------------------------------------------------------------------ waking
+
+// Sleeps until woken (or spuriously) or until passes; false once until passed.
+bool connection_engine::sleep_until(lock& lk, clock::time_point until) {
+    ++sleeping_;
+    struct leave {
+        int& sleeping;
+        ~leave() { --sleeping; }
+    } on_exit{sleeping_};
+    if (until == no_deadline) {
+        changed_.wait(lk);
+        return true;
+    }
+    return changed_.wait_until(lk, until) == std::cv_status::no_timeout;
+}
+
+// Called under mutex_ after every change a sleeper may wait for. On the fast path nobody
+// sleeps (the receiving thread reads the socket itself): then it costs nothing.
+void connection_engine::wake_all() {
+    if (sleeping_ > 0) changed_.notify_all();
+}
 
 // ------------------------------------------------------------------ reading
 
@@ -97,7 +119,8 @@ bool connection_engine::wait_for_input(lock& lk, clock::time_point deadline, Don
     struct leave {
         connection_engine& self;
         ~leave() {
-            if (--self.waiting_ == 0) self.idle_since_ = clock::now();
+            // The monitor notes when it first sees the connection idle: no clock read here.
+            if (--self.waiting_ == 0) self.idle_since_.reset();
         }
     } on_exit{*this};
 
@@ -108,9 +131,11 @@ bool connection_engine::wait_for_input(lock& lk, clock::time_point deadline, Don
             carry_out_pending_failure(lk);
             continue;
         }
-        const clock::time_point now = clock::now();
         // Once the transport ended the deadline did its job; the reader is returning.
         const bool close_due = close_deadline_ && !transport_ended_;
+        // recv() without a timeout, the common case, never reads the clock.
+        const clock::time_point now =
+            close_due || deadline != no_deadline ? clock::now() : clock::time_point::min();
         if (close_due && now >= *close_deadline_) {
             failure_ = "the peer did not complete the closing handshake in time";
             abort_locked(lk);
@@ -130,10 +155,7 @@ bool connection_engine::wait_for_input(lock& lk, clock::time_point deadline, Don
         }
         const clock::time_point until = close_due ? std::min(deadline, *close_deadline_) : deadline;
         if (reading_ || paused || transport_ended_) {
-            if (until == no_deadline)
-                changed_.wait(lk);
-            else
-                changed_.wait_until(lk, until);
+            sleep_until(lk, until);
             continue;
         }
         read_once(lk, until);
@@ -165,7 +187,7 @@ void connection_engine::read_once(lock& lk, clock::time_point deadline) {
         transport_ended(lk);
     }
     after_input(lk);
-    changed_.notify_all();
+    wake_all();
 }
 
 // Reads what the socket has without blocking, for a thread whose deadline has passed
@@ -194,7 +216,7 @@ void connection_engine::read_available(lock& lk) {
         stop_watching();
         stream_->abort();
     }
-    changed_.notify_all();
+    wake_all();
 }
 
 bool connection_engine::reading_paused() const {
@@ -211,14 +233,14 @@ void connection_engine::transport_ended(lock& lk) {
     if (reading_) return;  // the reader reports the end itself when its read returns
     protocol_->receive_eof();
     after_input(lk);
-    changed_.notify_all();
+    wake_all();
 }
 
 void connection_engine::carry_out_pending_failure(lock& lk) {
     failure_due_.reset();
     protocol_->fail_pending();
     after_input(lk);
-    changed_.notify_all();
+    wake_all();
 }
 
 // After the protocol consumed input: hand out events, write its answers (pongs, close
@@ -235,13 +257,13 @@ void connection_engine::after_input(lock& lk) {
 }
 
 void connection_engine::handle_events() {
-    while (auto e = protocol_->next_event()) {
-        if (auto* m = std::get_if<core::message_event>(&*e)) {
+    protocol_->take_events([this](core::event& e) {
+        if (auto* m = std::get_if<core::message_event>(&e)) {
             queued_bytes_ += m->data.size();
             if (m->fin) ++complete_messages_;
             queue_.push_back(std::move(*m));
-        } else if (auto* pong = std::get_if<core::pong_event>(&*e)) {
-            if (!pong->acknowledged_ping) continue;
+        } else if (auto* pong = std::get_if<core::pong_event>(&e)) {
+            if (!pong->acknowledged_ping) return;
             const std::uint64_t acknowledged = *pong->acknowledged_ping;
             const clock::time_point now = clock::now();
             // Every ping up to the acknowledged one counts as answered (RFC 6455 §5.5.3).
@@ -250,22 +272,22 @@ void connection_engine::handle_events() {
                 pongs_.pop_front();
             }
             if (keepalive_ping_ && *keepalive_ping_ <= acknowledged) keepalive_ping_.reset();
-        } else if (auto* request = std::get_if<core::http_request>(&*e)) {
+        } else if (auto* request = std::get_if<core::http_request>(&e)) {
             request_ = std::move(*request);
             handshake_event_ = true;
-        } else if (auto* response = std::get_if<core::http_response>(&*e)) {
+        } else if (auto* response = std::get_if<core::http_response>(&e)) {
             response_ = std::move(*response);
             handshake_event_ = true;
         }
-    }
+    });
     if (protocol_->pending_failure() && !failure_due_) failure_due_ = deadline_after(failure_grace);
 }
 
 // ------------------------------------------------------------------ writing
 
 // Writes what the protocol queued, in order. Requires write_mutex_ held by the caller and
-// mutex_ held through lk; mutex_ is released during the blocking write.
-void connection_engine::write_pending(lock& lk, clock::time_point deadline) {
+// mutex_ held through lk; mutex_ is released while the write blocks.
+void connection_engine::write_pending(lock& lk, lazy_deadline& deadline) {
     for (;;) {
         if (pending_.empty()) {
             protocol_->take_output(pending_);
@@ -278,16 +300,23 @@ void connection_engine::write_pending(lock& lk, clock::time_point deadline) {
         pieces_.clear();
         pending_.gather(pieces_);
         unwritten_ = false;
-        lk.unlock();
         try {
-            stream_->write(pieces_, deadline);
+            // Most frames fit in the socket's buffer: written at once, under the lock, they
+            // cost one system call and no second trip through the lock.
+            pending_.consume(stream_->try_write(pieces_));
+            if (!pending_.empty() || stream_->has_buffered_output()) {
+                pieces_.clear();
+                pending_.gather(pieces_);
+                lk.unlock();
+                stream_->write(pieces_, deadline.get());
+                lk.lock();
+            }
         } catch (...) {
             pending_.clear();
-            lk.lock();
+            if (!lk.owns_lock()) lk.lock();
             throw;
         }
         pending_.clear();
-        lk.lock();
     }
     half_close_if_requested();
 }
@@ -301,7 +330,7 @@ void connection_engine::half_close_if_requested() {
     if (!close_deadline_) close_deadline_ = deadline_after(settings_.close_timeout);
 }
 
-void connection_engine::flush(lock& lk, clock::time_point deadline) {
+void connection_engine::flush(lock& lk, lazy_deadline deadline) {
     lk.unlock();
     write_lock writing = lock_writer(deadline);
     lk.lock();
@@ -310,11 +339,13 @@ void connection_engine::flush(lock& lk, clock::time_point deadline) {
 
 // The write lock, waited for no longer than deadline: a send stuck on a peer that does not
 // read must not make every other sender wait past its own deadline.
-connection_engine::write_lock connection_engine::lock_writer(clock::time_point deadline) {
-    write_lock writing(write_mutex_, std::defer_lock);
-    if (deadline == no_deadline)
+connection_engine::write_lock connection_engine::lock_writer(lazy_deadline& deadline) {
+    write_lock writing(write_mutex_, std::try_to_lock);
+    if (writing) return writing;
+    const clock::time_point until = deadline.get();
+    if (until == no_deadline)
         writing.lock();
-    else if (!writing.try_lock_until(deadline))
+    else if (!writing.try_lock_until(until))
         throw timeout_error("timed out waiting to send: another thread's send is stuck on a "
                             "peer that does not read");
     return writing;
@@ -322,7 +353,7 @@ connection_engine::write_lock connection_engine::lock_writer(clock::time_point d
 
 // write_pending, and a failure fails the connection: after a partial write the stream is
 // unusable, and the user learns what happened.
-void connection_engine::write_or_fail(lock& lk, clock::time_point deadline) {
+void connection_engine::write_or_fail(lock& lk, lazy_deadline& deadline) {
     try {
         write_pending(lk, deadline);
     } catch (const timeout_error&) {
@@ -343,6 +374,10 @@ void connection_engine::write_or_fail(lock& lk, clock::time_point deadline) {
 // thread writes our bytes too (write_pending takes everything the protocol queued); bytes
 // the socket cannot take now stay in pending_ for the next attempt.
 void connection_engine::try_flush(lock& lk) {
+    // The common case after a read (a data message, nothing to answer) takes no lock.
+    if (!unwritten_ && protocol_->output_size() == 0 && !protocol_->transport_close_requested() &&
+        !stream_->has_buffered_output())
+        return;
     write_lock writing(write_mutex_, std::try_to_lock);
     if (!writing) return;
     if (protocol_->output_size() > 0) {
@@ -374,7 +409,7 @@ void connection_engine::check_can_send(lock& lk) {
 
 void connection_engine::send_data(message_type type, std::string_view data, bool fin,
                                   bool continuation, core::compression mode) {
-    const clock::time_point deadline = send_deadline();
+    lazy_deadline deadline = send_deadline();
     write_lock writing = lock_writer(deadline);
     lock lk(mutex_);
     // A fragmented message in progress belongs to the thread that started it; other
@@ -384,8 +419,9 @@ void connection_engine::send_data(message_type type, std::string_view data, bool
     };
     while (!mine()) {
         writing.unlock();
-        if (!changed_.wait_until(lk, deadline, mine))
-            throw timeout_error("timed out waiting for another thread's fragmented message to end");
+        while (!mine())
+            if (!sleep_until(lk, deadline.get()) && !mine())
+                throw timeout_error("timed out waiting for another thread's fragmented message to end");
         lk.unlock();  // write_mutex_ comes first
         writing = lock_writer(deadline);
         lk.lock();
@@ -400,7 +436,7 @@ void connection_engine::send_data(message_type type, std::string_view data, bool
     sending_fragments_ = !fin;
     fragment_sender_ = std::this_thread::get_id();
     write_or_fail(lk, deadline);
-    if (fin) changed_.notify_all();
+    if (fin) wake_all();
 }
 
 void connection_engine::send_fragment(message_type type, std::string_view data, bool fin) {
@@ -413,7 +449,7 @@ void connection_engine::send_fragment(message_type type, std::string_view data, 
 }
 
 std::shared_ptr<pong_state> connection_engine::ping(std::string_view payload) {
-    const clock::time_point deadline = send_deadline();
+    lazy_deadline deadline = send_deadline();
     write_lock writing = lock_writer(deadline);
     lock lk(mutex_);
     check_can_send(lk);
@@ -446,7 +482,7 @@ bool connection_engine::pong_ready(const std::shared_ptr<pong_state>& state) con
 }
 
 void connection_engine::pong(std::string_view payload) {
-    const clock::time_point deadline = send_deadline();
+    lazy_deadline deadline = send_deadline();
     write_lock writing = lock_writer(deadline);
     lock lk(mutex_);
     check_can_send(lk);
@@ -468,7 +504,7 @@ std::optional<fragment> connection_engine::receive_fragment(clock::time_point de
     if (f.fin) --complete_messages_;
     queue_.pop_front();
     partial_message_ = !f.fin;
-    changed_.notify_all();
+    wake_all();
     return f;
 }
 
@@ -494,7 +530,7 @@ std::optional<message> connection_engine::receive_message(clock::time_point dead
         queue_.pop_front();
     }
     --complete_messages_;
-    changed_.notify_all();
+    wake_all();
     return m;
 }
 
@@ -516,7 +552,8 @@ void connection_engine::close(std::uint16_t code, std::string_view reason) {
         } else if (protocol_->current_state() == core::state::open) {
             protocol_->send_close(code, reason);
             try {
-                write_pending(lk, std::min(send_deadline(), close_by));
+                lazy_deadline deadline(settings_.send_timeout, close_by);
+                write_pending(lk, deadline);
             } catch (const std::exception& e) {
                 if (failure_.empty()) failure_ = e.what();
                 abort_locked(lk);
@@ -524,7 +561,7 @@ void connection_engine::close(std::uint16_t code, std::string_view reason) {
         } else if (protocol_->current_state() == core::state::connecting) {
             abort_locked(lk);
         }
-        changed_.notify_all();
+        wake_all();
     }
     lock lk(mutex_);
     wait_for_input(lk, no_deadline, [&] { return closed(); });
@@ -543,7 +580,7 @@ void connection_engine::abort_locked(lock& lk) noexcept {
         } catch (...) {
         }
     }
-    changed_.notify_all();
+    wake_all();
 }
 
 // A TLS failure that ended the opening handshake says more than the end of stream it caused:
@@ -597,7 +634,7 @@ void connection_engine::run_client_handshake(const core::http_request& request,
     request_ = request;
     client.send_request(request);
     try {
-        flush(lk, deadline);
+        flush(lk, lazy_deadline::at(deadline));
     } catch (const timeout_error&) {
         abort_locked(lk);
         throw timeout_error("timed out sending the opening handshake");
@@ -676,7 +713,8 @@ bool connection_engine::run_server_handshake(
 void connection_engine::start_monitoring() {
     {
         lock lk(mutex_);
-        last_ping_ = idle_since_ = clock::now();
+        last_ping_ = clock::now();
+        idle_since_ = last_ping_;
     }
     monitor_connection(shared_from_this());
 }
@@ -728,12 +766,13 @@ bool connection_engine::on_tick(clock::time_point now, int epoll_fd) {
             try_flush(lk);
         }
     }
-    if (unwritten_ || protocol_->output_size() > 0 || stream_->has_buffered_output()) try_flush(lk);
+    try_flush(lk);
     // Nobody has waited for input for a while: watch the socket so that pings are answered
     // and a close completes while the application is busy.
     const bool paused = reading_paused();
+    if (waiting_ == 0 && !idle_since_) idle_since_ = now;
     if (waiting_ == 0 && watch_fd_ < 0 && !paused && !transport_ended_ &&
-        now - idle_since_ >= watch_delay) {
+        now - *idle_since_ >= watch_delay) {
         epoll_event event{};
         event.events = EPOLLIN | EPOLLRDHUP;
         event.data.ptr = this;

@@ -107,17 +107,19 @@ private:
     using lock = std::unique_lock<std::mutex>;
     using write_lock = std::unique_lock<deadline_mutex>;
 
+    bool sleep_until(lock& lk, clock::time_point until);
+    void wake_all();
     template <class Done>
     bool wait_for_input(lock& lk, clock::time_point deadline, Done done);
     void read_once(lock& lk, clock::time_point deadline);
     void after_input(lock& lk);
     void handle_events();
-    write_lock lock_writer(clock::time_point deadline);
-    void write_pending(lock& lk, clock::time_point deadline);
-    void write_or_fail(lock& lk, clock::time_point deadline);
+    write_lock lock_writer(lazy_deadline& deadline);
+    void write_pending(lock& lk, lazy_deadline& deadline);
+    void write_or_fail(lock& lk, lazy_deadline& deadline);
     void read_available(lock& lk);
     bool reading_paused() const;
-    void flush(lock& lk, clock::time_point deadline);
+    void flush(lock& lk, lazy_deadline deadline);
     void try_flush(lock& lk);
     void half_close_if_requested();
     void transport_ended(lock& lk);
@@ -128,7 +130,7 @@ private:
     void stop_watching();
     void check_can_send(lock& lk);
     [[noreturn]] void raise_closed(lock& lk);
-    clock::time_point send_deadline() const;
+    lazy_deadline send_deadline() const;
 
     const std::uint64_t id_;
     connection_settings settings_;
@@ -138,7 +140,8 @@ private:
     std::string remote_address_;
 
     mutable std::mutex mutex_;
-    std::condition_variable changed_;
+    std::condition_variable changed_;  // notified through wake_all()
+    int sleeping_ = 0;                  // threads asleep on changed_ (under mutex_)
     deadline_mutex write_mutex_;  // no caller waits for it beyond its deadline
 
     // writing (under write_mutex_)
@@ -174,7 +177,7 @@ private:
     // keepalive and watching (under mutex_)
     clock::time_point last_ping_;
     std::optional<std::uint64_t> keepalive_ping_;
-    clock::time_point idle_since_;
+    std::optional<clock::time_point> idle_since_;  // unset: not yet seen idle by the monitor
     int watch_fd_ = -1;             // the monitor's epoll while it watches the socket
     std::deque<std::pair<std::uint64_t, std::shared_ptr<pong_state>>> pongs_;
 };

@@ -6,6 +6,7 @@
 // MSG_DONTWAIT for the monitor thread, which must never block.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -23,6 +24,32 @@ inline constexpr clock::time_point no_deadline = clock::time_point::max();
 inline clock::time_point deadline_after(clock::duration timeout) {
     return timeout > clock::duration::zero() ? clock::now() + timeout : no_deadline;
 }
+
+/// A deadline that starts counting when it is first asked for: a send's timeout runs from
+/// the moment it has to wait (for the write lock, or for the socket to take its bytes), so
+/// the fast path, where it waits for neither, never reads the clock.
+class lazy_deadline {
+public:
+    /// timeout from the first get(); zero means none. Never later than cap.
+    explicit lazy_deadline(clock::duration timeout, clock::time_point cap = no_deadline)
+        : timeout_(timeout), cap_(cap) {}
+    /// Already fixed.
+    static lazy_deadline at(clock::time_point deadline) { return lazy_deadline({}, deadline); }
+
+    clock::time_point get() {
+        if (!fixed_) {
+            at_ = timeout_ > clock::duration::zero() ? std::min(cap_, clock::now() + timeout_) : cap_;
+            fixed_ = true;
+        }
+        return at_;
+    }
+
+private:
+    clock::duration timeout_;
+    clock::time_point cap_;
+    clock::time_point at_{};
+    bool fixed_ = false;
+};
 
 /// Outcome of a read.
 enum class read_status { data, eof, timeout, would_block };
