@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
@@ -66,20 +67,20 @@ private:
     throw syncws::error(std::string(what) + ": " + std::strerror(error_number));
 }
 
-template <class Socket>
 class socket_transport final : public transport {
 public:
-    explicit socket_transport(Socket socket)
-        : socket_(std::move(socket)), fd_(socket_.native_handle()) {
+    // The descriptor leaves Asio: a socket Asio owns is registered with its epoll reactor,
+    // which nothing here ever runs, yet every segment that arrives then also wakes that epoll
+    // in the kernel, and registering and deregistering take a process-wide lock.
+    template <class Socket>
+    explicit socket_transport(Socket socket) {
         asio::error_code ignored;
-        local_ = describe(socket_.local_endpoint(ignored));
-        remote_ = describe(socket_.remote_endpoint(ignored));
+        local_ = describe(socket.local_endpoint(ignored));
+        remote_ = describe(socket.remote_endpoint(ignored));
+        fd_ = socket.release(ignored);
     }
 
-    ~socket_transport() override {
-        asio::error_code ignored;
-        socket_.close(ignored);
-    }
+    ~socket_transport() override { ::close(fd_); }
 
     read_result read(char* buffer, std::size_t size, clock::time_point deadline) override {
         for (;;) {
@@ -186,8 +187,7 @@ private:
         }
     }
 
-    Socket socket_;
-    int fd_;
+    int fd_ = -1;
     std::string local_;
     std::string remote_;
     socket_timeout receive_timeout_{SO_RCVTIMEO};
@@ -216,11 +216,11 @@ std::unique_ptr<transport> make_socket_transport(asio::ip::tcp::socket socket) {
     // Every frame is one gather write, so Nagle's algorithm would only add delay.
     asio::error_code ignored;
     socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-    return std::make_unique<socket_transport<asio::ip::tcp::socket>>(std::move(socket));
+    return std::make_unique<socket_transport>(std::move(socket));
 }
 
 std::unique_ptr<transport> make_socket_transport(asio::local::stream_protocol::socket socket) {
-    return std::make_unique<socket_transport<asio::local::stream_protocol::socket>>(std::move(socket));
+    return std::make_unique<socket_transport>(std::move(socket));
 }
 
 }  // namespace syncws::detail
