@@ -195,7 +195,6 @@ private:
     std::optional<asio::ip::tcp::acceptor> tcp_listener_;
     std::optional<asio::local::stream_protocol::acceptor> unix_listener_;
     const bool is_unix_;
-    asio::ip::tcp tcp_protocol_ = asio::ip::tcp::v4();
     int listen_fd_ = -1;
     std::uint16_t port_ = 0;
     std::string address_;
@@ -328,7 +327,6 @@ void server_engine::listen_tcp() {
         if (!ec) {
             const asio::ip::tcp::endpoint bound = acceptor.local_endpoint(ec);
             if (!ec) {
-                tcp_protocol_ = bound.protocol();
                 port_ = bound.port();
                 address_ = describe(bound);
                 listen_fd_ = acceptor.native_handle();
@@ -648,23 +646,7 @@ void server_engine::wake_accept_loop() noexcept {
 }
 
 std::unique_ptr<transport> server_engine::wrap(unique_fd socket) const {
-    asio::error_code ec;
-    if (is_unix_) {
-        asio::local::stream_protocol::socket s(io());
-        s.assign(asio::local::stream_protocol(), socket.get(), ec);
-        if (!ec) {
-            socket.release();
-            return make_socket_transport(std::move(s));
-        }
-    } else {
-        asio::ip::tcp::socket s(io());
-        s.assign(tcp_protocol_, socket.get(), ec);
-        if (!ec) {
-            socket.release();
-            return make_socket_transport(std::move(s));
-        }
-    }
-    throw error("cannot use an accepted socket: " + ec.message());
+    return make_socket_transport(socket.release(), is_unix_);
 }
 
 std::unique_ptr<core::server_protocol> server_engine::make_protocol() const {

@@ -69,16 +69,9 @@ private:
 
 class socket_transport final : public transport {
 public:
-    // The descriptor leaves Asio: a socket Asio owns is registered with its epoll reactor,
-    // which nothing here ever runs, yet every segment that arrives then also wakes that epoll
-    // in the kernel, and registering and deregistering take a process-wide lock.
-    template <class Socket>
-    explicit socket_transport(Socket socket) {
-        asio::error_code ignored;
-        local_ = describe(socket.local_endpoint(ignored));
-        remote_ = describe(socket.remote_endpoint(ignored));
-        fd_ = socket.release(ignored);
-    }
+    /// Owns fd from now on.
+    socket_transport(int fd, std::string local, std::string remote)
+        : fd_(fd), local_(std::move(local)), remote_(std::move(remote)) {}
 
     ~socket_transport() override { ::close(fd_); }
 
@@ -212,15 +205,58 @@ std::string describe(const asio::local::stream_protocol::endpoint& endpoint) {
     return endpoint.path();
 }
 
+namespace {
+
+// Every frame is one gather write, so Nagle's algorithm would only add delay.
+void set_no_delay(int fd) noexcept {
+    const int on = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+}
+
+// The local (or with peer, the remote) address of a socket, as an Asio endpoint.
+template <class Endpoint>
+Endpoint endpoint_of(int fd, bool peer) {
+    Endpoint endpoint;
+    auto size = static_cast<socklen_t>(endpoint.capacity());
+    if ((peer ? ::getpeername(fd, endpoint.data(), &size) : ::getsockname(fd, endpoint.data(), &size)) == 0)
+        endpoint.resize(size);
+    return endpoint;
+}
+
+// Takes ownership of fd, also when this throws.
+template <class Endpoint>
+std::unique_ptr<transport> adopt(int fd) {
+    try {
+        return std::make_unique<socket_transport>(fd, describe(endpoint_of<Endpoint>(fd, false)),
+                                                  describe(endpoint_of<Endpoint>(fd, true)));
+    } catch (...) {
+        ::close(fd);
+        throw;
+    }
+}
+
+}  // namespace
+
+// The descriptor leaves Asio (release(), or never given to it when accepted): a socket Asio
+// owns is registered with its epoll reactor, which nothing here runs, yet every segment that
+// arrives then also wakes that epoll in the kernel, and registering and deregistering take
+// a process-wide lock.
 std::unique_ptr<transport> make_socket_transport(asio::ip::tcp::socket socket) {
-    // Every frame is one gather write, so Nagle's algorithm would only add delay.
     asio::error_code ignored;
-    socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-    return std::make_unique<socket_transport>(std::move(socket));
+    const int fd = socket.release(ignored);
+    set_no_delay(fd);
+    return adopt<asio::ip::tcp::endpoint>(fd);
 }
 
 std::unique_ptr<transport> make_socket_transport(asio::local::stream_protocol::socket socket) {
-    return std::make_unique<socket_transport>(std::move(socket));
+    asio::error_code ignored;
+    return adopt<asio::local::stream_protocol::endpoint>(socket.release(ignored));
+}
+
+std::unique_ptr<transport> make_socket_transport(int accepted, bool unix_domain) {
+    if (unix_domain) return adopt<asio::local::stream_protocol::endpoint>(accepted);
+    set_no_delay(accepted);
+    return adopt<asio::ip::tcp::endpoint>(accepted);
 }
 
 }  // namespace syncws::detail

@@ -19,13 +19,15 @@ asio::io_context& io();
 std::string describe(const asio::ip::tcp::endpoint& endpoint);
 std::string describe(const asio::local::stream_protocol::endpoint& endpoint);
 
-/// Wraps a connected TCP socket (TCP_NODELAY is set here).
 /// Keeps a socket from being inherited by child processes (Asio opens sockets without
 /// SOCK_CLOEXEC; a child must not hold our connections or listener open).
 void set_close_on_exec(int fd) noexcept;
 
+/// Wraps a connected TCP socket (TCP_NODELAY is set here).
 std::unique_ptr<transport> make_socket_transport(asio::ip::tcp::socket socket);
 /// Wraps a connected Unix-domain stream socket.
 std::unique_ptr<transport> make_socket_transport(asio::local::stream_protocol::socket socket);
+/// Wraps an accepted socket, TCP or Unix-domain, and takes ownership of it.
+std::unique_ptr<transport> make_socket_transport(int accepted, bool unix_domain);
 
 }  // namespace syncws::detail
