@@ -17,6 +17,9 @@ constexpr std::size_t borrow_threshold = 1024;
 // While a data payload of at least this many bytes is still expected, prepare_receive()
 // hands out the message buffer itself, so the socket writes the payload where it belongs.
 constexpr std::size_t direct_read_threshold = 4096;
+// After a data frame at least this large, the next frame header is read on its own (one
+// more system call) so that its payload can be read directly: cheaper than copying it.
+constexpr std::size_t large_frame = 16 * 1024;
 // The most a single direct read may grow the message buffer by, so that a header announcing
 // a huge payload does not make us commit memory for bytes that have not arrived.
 constexpr std::size_t direct_read_chunk = 1024 * 1024;
@@ -67,33 +70,47 @@ void protocol::receive_data(std::string_view data) {
 
 receive_buffer protocol::prepare_receive() {
     if (rx_ == rx_state::payload && !is_control(frame_.op) && !message_compressed_ &&
-        payload_remaining_ >= direct_read_threshold && state_ != state::connecting) {
+        (payload_remaining_ >= direct_read_threshold || unfilled_ > 0) &&
+        state_ != state::connecting) {
         const auto chunk =
             static_cast<std::size_t>(std::min<std::uint64_t>(payload_remaining_, direct_read_chunk));
+        // The buffer grows once per chunk, not once per read: std::string zero-fills what it
+        // grows by, and that costs as much as the read.
+        direct_offset_ = message_.size() - unfilled_;
+        if (unfilled_ < chunk) {
+            message_.resize(direct_offset_ + chunk);
+            unfilled_ = chunk;
+        }
         direct_ = true;
-        direct_offset_ = message_.size();
-        message_.resize(direct_offset_ + chunk);
-        return {message_.data() + direct_offset_, chunk};
+        return {message_.data() + direct_offset_, unfilled_};
     }
     direct_ = false;
-    scratch_.resize(config_.receive_buffer_size);
-    return {scratch_.data(), scratch_.size()};
+    if (!scratch_) scratch_.reset(new char[config_.receive_buffer_size]);  // not zero-filled
+    const bool header_alone = rx_ == rx_state::frame_header && header_spill_size_ == 0 &&
+                              large_frames_ && state_ != state::connecting;
+    return {scratch_.get(), header_alone ? max_frame_header_size : config_.receive_buffer_size};
 }
 
 void protocol::commit_receive(std::size_t n) {
     if (!direct_) {
-        receive_data(std::string_view(scratch_.data(), std::min(n, scratch_.size())));
+        receive_data(std::string_view(scratch_.get(), std::min(n, config_.receive_buffer_size)));
         return;
     }
     direct_ = false;
     if (rx_ != rx_state::payload) {
         // The connection failed while the bytes were being read: they are not needed.
         message_.clear();
+        unfilled_ = 0;
         return;
     }
-    n = std::min(n, message_.size() - direct_offset_);
-    message_.resize(direct_offset_ + n);
+    n = std::min(n, unfilled_);
+    unfilled_ -= n;
     if (n > 0) consume_payload(message_.data() + direct_offset_, n);
+}
+
+void protocol::trim_unfilled() noexcept {
+    message_.resize(message_.size() - unfilled_);
+    unfilled_ = 0;
 }
 
 void protocol::receive_eof() {
@@ -140,6 +157,7 @@ void protocol::consume(const char* data, std::size_t n) {
                                                             : message_;
                 // Compressed bytes are inflated as they come, so only this read's are kept.
                 if (&target == &compressed_) compressed_.clear();
+                if (&target == &message_ && unfilled_ > 0) trim_unfilled();
                 const std::size_t offset = target.size();
                 target.append(data, take);
                 data += take;
@@ -219,6 +237,12 @@ void protocol::start_frame(const frame_header& header) {
                                 std::to_string(config_.max_message_size) + " bytes");
             message_size_ += header.payload_length;
         }
+    }
+    if (!is_control(header.op)) {
+        large_frames_ = !message_compressed_ && header.payload_length >= large_frame;
+        // A small payload gets its exact buffer now rather than growing into it.
+        if (!message_compressed_ && header.payload_length < direct_read_threshold)
+            message_.reserve(message_.size() + static_cast<std::size_t>(header.payload_length));
     }
     frame_ = header;
     payload_remaining_ = header.payload_length;
@@ -500,7 +524,10 @@ void protocol::stop_receiving() {
     in_message_ = false;
     // Another thread may be reading into the message buffer (prepare_receive()); it is
     // released by commit_receive() instead.
-    if (!direct_) message_.clear();
+    if (!direct_) {
+        message_.clear();
+        unfilled_ = 0;
+    }
 }
 
 void protocol::send_frame(opcode op, bool fin, std::string_view payload, bool may_borrow,

@@ -767,6 +767,31 @@ TEST_CASE("a large payload is read directly into the message buffer") {
     CHECK(as_message(events[0]).data == payload);
 }
 
+TEST_CASE("after a large frame the next header is read alone, so its payload is read directly") {
+    protocol p = server();
+    const std::string big(70000, 'q');
+    p.receive_data(to(p, opcode::binary, big));
+    CHECK(as_message(events_of(p).at(0)).data == big);
+
+    // The next read asks for one header's worth of bytes only ...
+    const std::string second = to(p, opcode::binary, big);  // 14-byte header
+    receive_buffer region = p.prepare_receive();
+    REQUIRE(region.size == max_frame_header_size);
+    std::copy_n(second.data(), region.size, region.data);
+    p.commit_receive(region.size);
+    // ... and the one after it gets the whole payload, in the message's own buffer.
+    region = p.prepare_receive();
+    REQUIRE(region.size == big.size());
+    std::copy_n(second.data() + max_frame_header_size, region.size, region.data);
+    p.commit_receive(region.size);
+    CHECK(as_message(events_of(p).at(0)).data == big);
+
+    // A small frame ends it: reads take whole buffers again.
+    p.receive_data(to(p, opcode::text, "small"));
+    events_of(p);
+    CHECK(p.prepare_receive().size > max_frame_header_size);
+}
+
 }  // TEST_SUITE
 
 // ------------------------------------------------------------------ permessage-deflate

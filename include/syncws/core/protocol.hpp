@@ -209,7 +209,7 @@ public:
     /// say it) is added to the message.
     [[noreturn]] void raise_closed(const std::string& detail = {}) const;
     /// Size of the message being assembled (bytes received so far).
-    std::size_t partial_message_size() const noexcept { return message_.size(); }
+    std::size_t partial_message_size() const noexcept { return message_.size() - unfilled_; }
     /// The permessage-deflate codec, when it was negotiated; null otherwise.
     const deflate_codec* deflate() const noexcept { return deflate_.get(); }
 
@@ -247,6 +247,7 @@ private:
     void receive_close(std::string_view payload);
     void fail_input(std::uint16_t code, std::string_view reason);
     void stop_receiving();
+    void trim_unfilled() noexcept;
     void forget_taken_events() noexcept;
     void ensure_can_send_data(bool continuation) const;
     void check_outgoing_text(std::string_view data, bool fin, bool first);
@@ -277,9 +278,11 @@ private:
     std::string message_;               // data being assembled (or one fragment)
     std::string control_;               // payload of the control frame being received
     utf8_validator utf8_in_;
-    std::string scratch_;               // region handed out by prepare_receive()
+    std::unique_ptr<char[]> scratch_;   // region handed out by prepare_receive(), on first use
     std::size_t direct_offset_ = 0;     // where prepare_receive() pointed into message_
+    std::size_t unfilled_ = 0;          // bytes at the end of message_ a direct read has yet to fill
     bool direct_ = false;
+    bool large_frames_ = false;         // the last data frame was large: read headers alone
     // Events not yet taken start at next_event_. A vector reused between reads rather than
     // a deque: no allocation per event on the fast path.
     std::vector<event> events_;
