@@ -137,11 +137,13 @@ std::optional<fragment> connection::recv_fragment(duration timeout) {
 connection::iterator::iterator(connection* owner) : owner_(owner) { ++*this; }
 
 connection::iterator& connection::iterator::operator++() {
-    try {
-        current_ = owner_->recv();
-    } catch (const connection_closed_ok&) {
+    std::optional<message> next = owner_->engine_->receive_until_clean_close();
+    if (!next) {
         owner_ = nullptr;  // a clean close ends the iteration
+        return *this;
     }
+    owner_->count_received(next->data.size(), true);
+    current_ = std::move(*next);
     return *this;
 }
 

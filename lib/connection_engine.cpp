@@ -68,7 +68,6 @@ connection_engine::connection_engine(std::unique_ptr<core::protocol> protocol,
       settings_(std::move(settings)),
       protocol_(std::move(protocol)),
       stream_(std::move(stream)),
-      local_address_(stream_->local_address()),
       remote_address_(stream_->remote_address()) {}
 
 connection_engine::~connection_engine() { stream_->abort(); }
@@ -509,6 +508,14 @@ std::optional<fragment> connection_engine::receive_fragment(clock::time_point de
 }
 
 std::optional<message> connection_engine::receive_message(clock::time_point deadline) {
+    return receive(deadline, false);
+}
+
+std::optional<message> connection_engine::receive_until_clean_close() {
+    return receive(no_deadline, true);
+}
+
+std::optional<message> connection_engine::receive(clock::time_point deadline, bool clean_close_ends) {
     lock lk(mutex_);
     const single_receiver receiver(receiving_);
     if (partial_message_)
@@ -516,7 +523,12 @@ std::optional<message> connection_engine::receive_message(clock::time_point dead
                             "of it with recv_fragment() before calling recv()");
 
     if (!wait_for_input(lk, deadline, [&] { return complete_messages_ > 0; })) return std::nullopt;
-    if (complete_messages_ == 0) raise_closed(lk);
+    if (complete_messages_ == 0) {
+        if (clean_close_ends && closed() &&
+            connection_closed::is_clean(protocol_->close_sent(), protocol_->close_received()))
+            return std::nullopt;
+        raise_closed(lk);
+    }
     // The first fragment's buffer becomes the message: a single-frame message is not copied.
     message m{type_of(queue_.front()), std::move(queue_.front().data)};
     bool fin = queue_.front().fin;

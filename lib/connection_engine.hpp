@@ -70,6 +70,9 @@ public:
     /// Starts or continues the fragmented message this thread is sending.
     void send_fragment(message_type type, std::string_view data, bool fin);
     std::optional<message> receive_message(clock::time_point deadline);
+    /// As receive_message() without a deadline, but a clean close ends it with nothing
+    /// instead of connection_closed_ok: the end of every message loop costs no exception.
+    std::optional<message> receive_until_clean_close();
     std::optional<fragment> receive_fragment(clock::time_point deadline);
     std::shared_ptr<pong_state> ping(std::string_view payload);
     duration wait_pong(const std::shared_ptr<pong_state>& state, clock::time_point deadline);
@@ -85,7 +88,7 @@ public:
     std::optional<std::string> subprotocol() const;
     const core::http_request& request() const { return request_; }
     const core::http_response& response() const { return response_; }
-    std::string local_address() const { return local_address_; }
+    std::string local_address() const { return stream_->local_address(); }
     std::string remote_address() const { return remote_address_; }
     std::uint64_t id() const noexcept { return id_; }
     const connection_settings& settings() const noexcept { return settings_; }
@@ -111,6 +114,7 @@ private:
     void wake_all();
     template <class Done>
     bool wait_for_input(lock& lk, clock::time_point deadline, Done done);
+    std::optional<message> receive(clock::time_point deadline, bool clean_close_ends);
     void read_once(lock& lk, clock::time_point deadline);
     void after_input(lock& lk);
     void handle_events();
@@ -136,7 +140,6 @@ private:
     connection_settings settings_;
     std::unique_ptr<core::protocol> protocol_;
     std::unique_ptr<transport> stream_;
-    std::string local_address_;
     std::string remote_address_;
 
     mutable std::mutex mutex_;

@@ -350,9 +350,9 @@ syncws::client_options client_options_for(const arguments& args) {
 std::optional<std::string> receive_until_closed(
     syncws::connection& ws, const std::function<void(const syncws::message&)>& on_message) {
     try {
-        for (;;) on_message(ws.recv());
+        for (auto& m : ws) on_message(m);  // ends quietly at a clean close
+        return std::nullopt;
     } catch (const syncws::connection_closed& e) {
-        if (e.clean()) return std::nullopt;
         return "connection closed: " + std::string(e.what());
     } catch (const syncws::error& e) {
         return std::string(e.what());

@@ -49,8 +49,9 @@ const std::string& connection_closed::reason() const noexcept {
     return received_ ? received_->reason : none;
 }
 
-bool connection_closed::clean() const noexcept {
-    return sent_ && received_ && is_ok_code(sent_->code) && is_ok_code(received_->code);
+bool connection_closed::is_clean(const std::optional<core::close_frame>& sent,
+                                 const std::optional<core::close_frame>& received) noexcept {
+    return sent && received && is_ok_code(sent->code) && is_ok_code(received->code);
 }
 
 void connection_closed::raise(std::optional<core::close_frame> sent,

@@ -100,7 +100,10 @@ public:
     /// The peer's close reason, or "" when no close frame was received.
     const std::string& reason() const noexcept;
     /// True when both close frames were exchanged with 1000, 1001 or 1005.
-    bool clean() const noexcept;
+    bool clean() const noexcept { return is_clean(sent_, received_); }
+    /// The same test, for a connection that has not thrown (yet).
+    static bool is_clean(const std::optional<core::close_frame>& sent,
+                         const std::optional<core::close_frame>& received) noexcept;
 
     /// Builds connection_closed_ok or connection_closed_error, whichever applies, and
     /// throws it.
