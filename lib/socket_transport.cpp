@@ -2,7 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
-#include <sys/time.h>
+#include <poll.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <netinet/in.h>
@@ -26,42 +26,24 @@ void set_close_on_exec(int fd) noexcept {
 
 namespace {
 
-// SO_RCVTIMEO / SO_SNDTIMEO take a timeval; zero means "no timeout".
-timeval to_timeval(clock::duration d) {
-    const auto us = std::max<long long>(
-        1, std::chrono::duration_cast<std::chrono::microseconds>(d).count());
-    timeval tv{};
-    tv.tv_sec = static_cast<time_t>(us / 1000000);
-    tv.tv_usec = static_cast<suseconds_t>(us % 1000000);
-    return tv;
+// Waits until fd is ready for events (or has an error or hang-up for the next call to
+// report); false once the deadline passed. Only a read or write that would block gets here:
+// the fast path is one system call, and the socket carries no timeout state.
+bool wait_ready(int fd, short events, clock::time_point deadline) {
+    for (;;) {
+        timespec timeout{};
+        if (deadline != no_deadline) {
+            const auto remaining = deadline - clock::now();
+            if (remaining <= clock::duration::zero()) return false;
+            const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(remaining).count();
+            timeout.tv_sec = static_cast<time_t>(ns / 1000000000);
+            timeout.tv_nsec = static_cast<long>(ns % 1000000000);
+        }
+        pollfd p{fd, events, 0};
+        const int ready = ::ppoll(&p, 1, deadline == no_deadline ? nullptr : &timeout, nullptr);
+        if (ready > 0 || (ready < 0 && errno != EINTR)) return true;
+    }
 }
-
-// The socket's own timeouts, so that a blocking read or write costs one system call and still
-// honours a deadline. The value last set is cached: the common case (no deadline, or the same
-// one) costs no setsockopt.
-class socket_timeout {
-public:
-    explicit socket_timeout(int option) : option_(option) {}
-
-    /// Arms the timeout for deadline; false if the deadline already passed.
-    bool arm(int fd, clock::time_point deadline) {
-        if (deadline == no_deadline) return set(fd, timeval{}, true);
-        const auto remaining = deadline - clock::now();
-        if (remaining <= clock::duration::zero()) return false;
-        return set(fd, to_timeval(remaining), false);
-    }
-
-private:
-    bool set(int fd, timeval tv, bool infinite) {
-        if (infinite && infinite_) return true;
-        ::setsockopt(fd, SOL_SOCKET, option_, &tv, sizeof tv);
-        infinite_ = infinite;
-        return true;
-    }
-
-    int option_;
-    bool infinite_ = true;  // a new socket has no timeout
-};
 
 [[noreturn]] void throw_network_error(const char* what, int error_number) {
     throw syncws::error(std::string(what) + ": " + std::strerror(error_number));
@@ -69,21 +51,26 @@ private:
 
 class socket_transport final : public transport {
 public:
-    /// Owns fd from now on.
-    socket_transport(int fd, std::string local, std::string remote)
-        : fd_(fd), local_(std::move(local)), remote_(std::move(remote)) {}
+    /// Owns fd from now on. local_address names the socket's own end when asked: rarely,
+    /// so a new connection does not pay a system call for it.
+    socket_transport(int fd, std::string remote, std::string (*local_address)(int fd))
+        : fd_(fd), remote_(std::move(remote)), local_address_(local_address) {}
 
     ~socket_transport() override { ::close(fd_); }
 
     read_result read(char* buffer, std::size_t size, clock::time_point deadline) override {
+        // Without a deadline, one blocking call; with one, a call that does not block, and
+        // only if nothing is there yet a wait for the socket to become readable.
+        const int flags = deadline == no_deadline ? 0 : MSG_DONTWAIT;
         for (;;) {
-            if (!receive_timeout_.arm(fd_, deadline)) return {read_status::timeout};
-            const ssize_t n = ::recv(fd_, buffer, size, 0);
+            const ssize_t n = ::recv(fd_, buffer, size, flags);
             if (n > 0) return {read_status::data, static_cast<std::size_t>(n)};
             if (n == 0) return {read_status::eof};
             if (errno == EINTR) continue;
-            // The socket's timeout fired; loop to check the deadline (the timeout is rounded).
-            if (errno == EAGAIN || errno == EWOULDBLOCK) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (!wait_ready(fd_, POLLIN, deadline)) return {read_status::timeout};
+                continue;
+            }
             if (aborted_.load()) return {read_status::eof};
             throw_network_error("cannot read from the connection", errno);
         }
@@ -105,11 +92,14 @@ public:
         std::size_t index = 0;   // first piece not fully written
         std::size_t offset = 0;  // bytes of it already written
         while (index < pieces.size()) {
-            if (!send_timeout_.arm(fd_, deadline))
-                throw timeout_error("timed out sending: the peer is not reading");
-            const ssize_t n = send_pieces(pieces, index, offset, 0);
+            const ssize_t n = send_pieces(pieces, index, offset, MSG_DONTWAIT);
             if (n < 0) {
-                if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+                if (errno == EINTR) continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    if (!wait_ready(fd_, POLLOUT, deadline))
+                        throw timeout_error("timed out sending: the peer is not reading");
+                    continue;
+                }
                 throw_network_error("cannot write to the connection", errno);
             }
             advance(pieces, index, offset, static_cast<std::size_t>(n));
@@ -136,12 +126,11 @@ public:
     void abort() noexcept override {
         // shutdown, not close: the descriptor stays ours until destruction, so a thread still
         // inside recv() can never end up reading a descriptor the OS reused.
-        aborted_.store(true);
-        ::shutdown(fd_, SHUT_RDWR);
+        if (!aborted_.exchange(true)) ::shutdown(fd_, SHUT_RDWR);
     }
 
     int native_handle() const noexcept override { return fd_; }
-    std::string local_address() const override { return local_; }
+    std::string local_address() const override { return local_address_(fd_); }
     std::string remote_address() const override { return remote_; }
 
 private:
@@ -181,10 +170,8 @@ private:
     }
 
     int fd_ = -1;
-    std::string local_;
     std::string remote_;
-    socket_timeout receive_timeout_{SO_RCVTIMEO};
-    socket_timeout send_timeout_{SO_SNDTIMEO};
+    std::string (*local_address_)(int fd);
     std::atomic<bool> aborted_{false};
 };
 
@@ -223,12 +210,17 @@ Endpoint endpoint_of(int fd, bool peer) {
     return endpoint;
 }
 
+template <class Endpoint>
+std::string local_address_of(int fd) {
+    return describe(endpoint_of<Endpoint>(fd, false));
+}
+
 // Takes ownership of fd, also when this throws.
 template <class Endpoint>
 std::unique_ptr<transport> adopt(int fd) {
     try {
-        return std::make_unique<socket_transport>(fd, describe(endpoint_of<Endpoint>(fd, false)),
-                                                  describe(endpoint_of<Endpoint>(fd, true)));
+        return std::make_unique<socket_transport>(fd, describe(endpoint_of<Endpoint>(fd, true)),
+                                                  &local_address_of<Endpoint>);
     } catch (...) {
         ::close(fd);
         throw;

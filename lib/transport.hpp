@@ -1,9 +1,10 @@
 // The byte stream under a connection: TCP, Unix socket, and TLS over either. Internal.
 //
 // Every blocking call takes a deadline, because Asio's synchronous operations have none:
-// on EAGAIN they wait forever. Implementations therefore use the socket's native handle
-// with SO_RCVTIMEO / SO_SNDTIMEO (one system call per read on the fast path) and
-// MSG_DONTWAIT for the monitor thread, which must never block.
+// on EAGAIN they wait forever. Implementations therefore use the socket's native handle:
+// a call that does not block (MSG_DONTWAIT), and only when it would block a poll() until
+// the deadline, so the fast path is one system call. The monitor thread, which must never
+// block, uses the non-blocking calls alone.
 #pragma once
 
 #include <algorithm>
