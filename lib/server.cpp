@@ -557,6 +557,7 @@ void server_engine::admit(unique_fd socket, std::deque<lingering_socket>& linger
             jobs_.push_back({std::move(socket), deadline_after(options_.settings.open_timeout)});
             // Each idle worker takes one job; more jobs than idle workers need a new worker.
             if (idle_ >= jobs_.size()) {
+                lk.unlock();  // the woken worker does not wake into a held mutex
                 work_ready_.notify_one();
                 return;
             }

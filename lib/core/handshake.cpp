@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <memory>
 #include <utility>
 
 #include "syncws/core/base64.hpp"
@@ -425,9 +426,17 @@ std::string generate_key() {
 
 std::string accept_key(std::string_view key) {
     const std::string input = std::string(key) + std::string(websocket_guid);
+    // Fetched once, and one context per thread reused: EVP_Digest() with EVP_sha1() would
+    // make OpenSSL 3 look the algorithm up under its locks, and allocate and free a
+    // context, for every handshake.
+    static EVP_MD* const sha1 = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+    thread_local const std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> context(EVP_MD_CTX_new(),
+                                                                              &EVP_MD_CTX_free);
     std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
     unsigned int size = 0;
-    if (EVP_Digest(input.data(), input.size(), digest.data(), &size, EVP_sha1(), nullptr) != 1)
+    if (!sha1 || !context || EVP_DigestInit_ex2(context.get(), sha1, nullptr) != 1 ||
+        EVP_DigestUpdate(context.get(), input.data(), input.size()) != 1 ||
+        EVP_DigestFinal_ex(context.get(), digest.data(), &size) != 1)
         throw error("OpenSSL cannot compute SHA-1 (EVP_Digest failed); is the default "
                     "provider available?");
     return base64_encode(std::string_view(reinterpret_cast<const char*>(digest.data()), size));

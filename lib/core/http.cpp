@@ -274,6 +274,8 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
 }
 
 void http_headers::add(std::string name, std::string value) {
+    // A handshake carries a handful of fields: one allocation rather than four.
+    if (fields_.empty()) fields_.reserve(8);
     fields_.emplace_back(std::move(name), std::move(value));
 }
 

@@ -85,15 +85,27 @@ receive_buffer protocol::prepare_receive() {
         return {message_.data() + direct_offset_, unfilled_};
     }
     direct_ = false;
-    if (!scratch_) scratch_.reset(new char[config_.receive_buffer_size]);  // not zero-filled
     const bool header_alone = rx_ == rx_state::frame_header && header_spill_size_ == 0 &&
                               large_frames_ && state_ != state::connecting;
-    return {scratch_.get(), header_alone ? max_frame_header_size : config_.receive_buffer_size};
+    // Reads start in the small buffer inside the protocol: a connection that is idle or
+    // exchanges small messages never allocates (nor touches) the large one. A read that
+    // fills the small buffer means more is coming: the next read takes the large one.
+    read_small_ = header_alone || !read_large_;
+    if (read_small_) return {small_read_, header_alone ? max_frame_header_size : small_read_capacity()};
+    if (!scratch_) scratch_.reset(new char[config_.receive_buffer_size]);  // not zero-filled
+    return {scratch_.get(), config_.receive_buffer_size};
+}
+
+std::size_t protocol::small_read_capacity() const noexcept {
+    return std::min(sizeof small_read_, config_.receive_buffer_size);
 }
 
 void protocol::commit_receive(std::size_t n) {
     if (!direct_) {
-        receive_data(std::string_view(scratch_.get(), std::min(n, config_.receive_buffer_size)));
+        const std::size_t capacity = read_small_ ? small_read_capacity() : config_.receive_buffer_size;
+        n = std::min(n, capacity);
+        read_large_ = n >= small_read_capacity();
+        receive_data(std::string_view(read_small_ ? small_read_ : scratch_.get(), n));
         return;
     }
     direct_ = false;

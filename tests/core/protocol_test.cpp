@@ -767,6 +767,30 @@ TEST_CASE("a large payload is read directly into the message buffer") {
     CHECK(as_message(events[0]).data == payload);
 }
 
+TEST_CASE("reads start small and grow to the receive buffer size once one fills its region") {
+    protocol p = server();
+    receive_buffer region = p.prepare_receive();
+    const std::size_t small = region.size;
+    REQUIRE(small < protocol_config{}.receive_buffer_size);
+    // A read that fills the small region: the next region is the full receive buffer.
+    const std::string input = to(p, opcode::binary, std::string(3000, 'x'));
+    std::copy_n(input.data(), small, region.data);
+    p.commit_receive(small);
+    region = p.prepare_receive();
+    CHECK(region.size == protocol_config{}.receive_buffer_size);
+    const std::size_t rest = input.size() - small;
+    std::copy_n(input.data() + small, rest, region.data);
+    p.commit_receive(rest);
+    CHECK(as_message(events_of(p).at(0)).data == std::string(3000, 'x'));
+    // A read of less than the small region's size: back to the small region.
+    const std::string little = to(p, opcode::text, "hi");
+    region = p.prepare_receive();
+    std::copy_n(little.data(), little.size(), region.data);
+    p.commit_receive(little.size());
+    CHECK(as_message(events_of(p).at(0)).data == "hi");
+    CHECK(p.prepare_receive().size == small);
+}
+
 TEST_CASE("after a large frame the next header is read alone, so its payload is read directly") {
     protocol p = server();
     const std::string big(70000, 'q');

@@ -248,6 +248,7 @@ private:
     void fail_input(std::uint16_t code, std::string_view reason);
     void stop_receiving();
     void trim_unfilled() noexcept;
+    std::size_t small_read_capacity() const noexcept;
     void forget_taken_events() noexcept;
     void ensure_can_send_data(bool continuation) const;
     void check_outgoing_text(std::string_view data, bool fin, bool first);
@@ -278,7 +279,10 @@ private:
     std::string message_;               // data being assembled (or one fragment)
     std::string control_;               // payload of the control frame being received
     utf8_validator utf8_in_;
-    std::unique_ptr<char[]> scratch_;   // region handed out by prepare_receive(), on first use
+    char small_read_[1024];             // where reads start (see prepare_receive())
+    bool read_small_ = false;           // the pending read goes to small_read_
+    bool read_large_ = false;           // the last read filled the small buffer: use scratch_
+    std::unique_ptr<char[]> scratch_;   // the large read region, allocated on first use
     std::size_t direct_offset_ = 0;     // where prepare_receive() pointed into message_
     std::size_t unfilled_ = 0;          // bytes at the end of message_ a direct read has yet to fill
     bool direct_ = false;
