@@ -104,7 +104,11 @@ void protocol::commit_receive(std::size_t n) {
     if (!direct_) {
         const std::size_t capacity = read_small_ ? small_read_capacity() : config_.receive_buffer_size;
         n = std::min(n, capacity);
-        read_large_ = n >= small_read_capacity();
+        // Compressed messages tend to be large once inflated. Split into a small read and
+        // then large ones, an inflating message's growth has been seen to leave glibc's
+        // per-thread arenas holding twice the message limit (the deflate bomb test); whole
+        // reads keep the growth in mmap()ed blocks that go back to the system.
+        read_large_ = deflate_ || n >= small_read_capacity();
         receive_data(std::string_view(read_small_ ? small_read_ : scratch_.get(), n));
         return;
     }
@@ -568,6 +572,7 @@ void protocol::send_frame(opcode op, bool fin, std::string_view payload, bool ma
 
 void protocol::enable_deflate(const deflate_parameters& parameters, const deflate_options& options) {
     deflate_ = std::make_unique<deflate_codec>(parameters, options);
+    read_large_ = true;
     deflate_threshold_ = options.threshold;
 }
 
