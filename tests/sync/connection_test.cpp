@@ -92,6 +92,22 @@ TEST_CASE("iterating over a connection yields messages until a clean close") {
     CHECK(seen == std::vector<std::string>{"one", "two"});
 }
 
+TEST_CASE("iterating over a connection throws connection_closed_error when it closes with an error") {
+    auto [client, server] = connect_pair();
+    std::thread peer([&client = client] {
+        client.send("one");
+        client.close(syncws::core::close_code::internal_error, "broken");
+    });
+    std::vector<std::string> seen;
+    CHECK_THROWS_AS(
+        [&] {
+            for (auto& m : server) seen.push_back(m.data);
+        }(),
+        syncws::connection_closed_error);
+    peer.join();
+    CHECK(seen == std::vector<std::string>{"one"});
+}
+
 TEST_CASE("the connection reports its handshake, addresses, state and id") {
     auto [client, server] = connect_pair();
     CHECK(client.state() == syncws::core::state::open);
