@@ -29,6 +29,8 @@ struct connection_settings {
     /// How long close() waits for the peer's close frame and end of stream.
     duration close_timeout = std::chrono::seconds(10);
     /// How long one send may wait for a peer that does not read; then the connection fails.
+    /// It counts from the moment the send first has to wait (for another thread's send, or
+    /// for room in the socket buffer).
     duration send_timeout = std::chrono::seconds(30);
     /// A keepalive ping is sent this often...
     duration ping_interval = std::chrono::seconds(20);
