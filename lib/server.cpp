@@ -205,8 +205,9 @@ private:
     throttle limit_warning_;    // accept thread only
     throttle accept_warning_;   // accept thread only
     counters counts_;
-    // Shared with the connections handed to handlers, which may outlive the server.
-    const std::shared_ptr<traffic_counters> traffic_ = std::make_shared<traffic_counters>();
+    // Each connection handed to a handler counts into counters of its own (which may
+    // outlive the server); stats() adds them up.
+    mutable traffic_ledger traffic_;
 
     mutable std::mutex mutex_;
     std::condition_variable work_ready_;  // workers: a job came, or stopping
@@ -842,7 +843,7 @@ core::http_response server_engine::internal_error(core::server_protocol& protoco
 }
 
 void server_engine::run_handler(const engine_ptr& engine) {
-    server_connection connection(engine, traffic_);
+    server_connection connection(engine, traffic_.open());
     std::uint16_t code = core::close_code::normal;
     try {
         handler_(connection);
@@ -974,10 +975,11 @@ server_stats server_engine::stats() const {
     s.accepted = get(counts_.accepted);
     s.opened = get(counts_.opened);
     s.open_connections = connection_count();
-    s.messages_received = get(traffic_->messages_received);
-    s.bytes_received = get(traffic_->bytes_received);
-    s.messages_sent = get(traffic_->messages_sent);
-    s.bytes_sent = get(traffic_->bytes_sent);
+    const traffic_totals traffic = traffic_.totals();
+    s.messages_received = traffic.messages_received;
+    s.bytes_received = traffic.bytes_received;
+    s.messages_sent = traffic.messages_sent;
+    s.bytes_sent = traffic.bytes_sent;
     server_stats::failures& f = s.handshake_failures;
     f.invalid_request = get(counts_.invalid_request);
     f.forbidden_origin = get(counts_.forbidden_origin);
@@ -993,7 +995,7 @@ void server_engine::broadcast(const message& m) {
     for (const auto& engine : snapshot(true)) {
         try {
             engine->send_data(m.type, m.data, true, false);
-            traffic_->sent(m.data.size(), true);
+            traffic_.shared().sent(m.data.size(), true);
         } catch (const std::exception& e) {
             engine->log(log_level::debug, std::string("broadcast skipped this connection: ") + e.what());
         }

@@ -1,16 +1,22 @@
 // Counters of the data messages a server's connections send and receive. Internal.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
 
 namespace syncws::detail {
 
-/// Shared by a server and the connections it hands to handlers (which may outlive it, when a
-/// handler moves its connection elsewhere). Relaxed atomics, touched once per message or
-/// fragment, never per byte: nothing orders by them, and a snapshot may be a message behind.
-struct traffic_counters {
+/// One connection's counters, shared by the server's ledger and the connection (which may
+/// outlive the server, when a handler moves it elsewhere). Relaxed atomics, touched once per
+/// message or fragment, never per byte: nothing orders by them, and a snapshot may be a
+/// message behind. A cache line of its own: the threads of different connections never
+/// wait for each other's increments.
+struct alignas(64) traffic_counters {
     std::atomic<std::uint64_t> messages_received{0};
     std::atomic<std::uint64_t> bytes_received{0};
     std::atomic<std::uint64_t> messages_sent{0};
@@ -25,6 +31,69 @@ struct traffic_counters {
         if (whole_message) messages_sent.fetch_add(1, std::memory_order_relaxed);
         if (bytes != 0) bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
     }
+};
+
+/// Plain sums of traffic_counters.
+struct traffic_totals {
+    std::uint64_t messages_received = 0, bytes_received = 0, messages_sent = 0, bytes_sent = 0;
+
+    void add(const traffic_counters& c) noexcept {
+        messages_received += c.messages_received.load(std::memory_order_relaxed);
+        bytes_received += c.bytes_received.load(std::memory_order_relaxed);
+        messages_sent += c.messages_sent.load(std::memory_order_relaxed);
+        bytes_sent += c.bytes_sent.load(std::memory_order_relaxed);
+    }
+};
+
+/// A server's traffic: each connection counts into counters of its own, and totals() adds
+/// them up. One set shared by all connections made every message of every thread an
+/// increment of the same cache lines, bouncing between cores.
+/// Thread-safety: every function may be called from any thread.
+class traffic_ledger {
+public:
+    /// Counters for a new connection.
+    std::shared_ptr<traffic_counters> open() {
+        auto counters = std::make_shared<traffic_counters>();
+        std::lock_guard<std::mutex> lk(mutex_);
+        // Folding the counters of connections that are gone keeps the list as long as the
+        // connections alive, at an amortized constant cost per connection.
+        if (live_.size() >= 2 * live_after_fold_ + 16) fold_finished();
+        live_.push_back(counters);
+        return counters;
+    }
+
+    /// Traffic not tied to one connection's counters (a broadcast).
+    traffic_counters& shared() noexcept { return shared_; }
+
+    /// Every connection's counts so far, gone or alive, and the shared ones.
+    traffic_totals totals() {
+        std::lock_guard<std::mutex> lk(mutex_);
+        fold_finished();
+        traffic_totals sum = finished_;
+        for (const auto& counters : live_) sum.add(*counters);
+        sum.add(shared_);
+        return sum;
+    }
+
+private:
+    // A connection whose counters only the ledger still holds is gone: its counts are final.
+    void fold_finished() {
+        const auto gone = [this](const std::shared_ptr<traffic_counters>& c) {
+            if (c.use_count() != 1) return false;
+            // Pairs with the release of the connection's last reference: its counts are seen.
+            std::atomic_thread_fence(std::memory_order_acquire);
+            finished_.add(*c);
+            return true;
+        };
+        live_.erase(std::remove_if(live_.begin(), live_.end(), gone), live_.end());
+        live_after_fold_ = live_.size();
+    }
+
+    std::mutex mutex_;
+    std::vector<std::shared_ptr<traffic_counters>> live_;  // under mutex_
+    std::size_t live_after_fold_ = 0;                       // under mutex_
+    traffic_totals finished_;                                // under mutex_
+    traffic_counters shared_;
 };
 
 }  // namespace syncws::detail
