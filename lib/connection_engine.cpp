@@ -266,10 +266,10 @@ void connection_engine::handle_events() {
             const std::uint64_t acknowledged = *pong->acknowledged_ping;
             const clock::time_point now = clock::now();
             // Every ping up to the acknowledged one counts as answered (RFC 6455 §5.5.3).
-            while (!pongs_.empty() && pongs_.front().first <= acknowledged) {
-                pongs_.front().second->latency = now - pongs_.front().second->sent;
-                pongs_.pop_front();
-            }
+            auto answered = pongs_.begin();
+            for (; answered != pongs_.end() && answered->first <= acknowledged; ++answered)
+                answered->second->latency = now - answered->second->sent;
+            pongs_.erase(pongs_.begin(), answered);
             if (keepalive_ping_ && *keepalive_ping_ <= acknowledged) keepalive_ping_.reset();
         } else if (auto* request = std::get_if<core::http_request>(&e)) {
             request_ = std::move(*request);

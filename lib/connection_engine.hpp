@@ -182,7 +182,7 @@ private:
     std::optional<std::uint64_t> keepalive_ping_;
     std::optional<clock::time_point> idle_since_;  // unset: not yet seen idle by the monitor
     int watch_fd_ = -1;             // the monitor's epoll while it watches the socket
-    std::deque<std::pair<std::uint64_t, std::shared_ptr<pong_state>>> pongs_;
+    std::vector<std::pair<std::uint64_t, std::shared_ptr<pong_state>>> pongs_;  // oldest first
 };
 
 /// The protocol settings every connection of the blocking layer uses.

@@ -11,7 +11,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -301,7 +300,9 @@ private:
     utf8_validator utf8_out_;
     mask_key_source mask_keys_;
     std::uint64_t next_ping_id_ = 1;
-    std::deque<std::pair<std::uint64_t, std::string>> pings_;  // unanswered, oldest first
+    // Unanswered, oldest first. A vector, not a deque: a deque allocates half a KiB as soon
+    // as it exists, on every connection.
+    std::vector<std::pair<std::uint64_t, std::string>> pings_;
 
     // closing
     std::optional<close_frame> close_sent_;
