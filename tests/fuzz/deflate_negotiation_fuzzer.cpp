@@ -182,11 +182,5 @@ void run(fuzz::input& in) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    fuzz::input in(data, size);
-    try {
-        run(in);
-    } catch (const std::exception& e) {
-        fuzz::unexpected_exception("permessage-deflate negotiation", e.what());
-    }
-    return 0;
+    return fuzz::run_input(data, size, "permessage-deflate negotiation", run);
 }

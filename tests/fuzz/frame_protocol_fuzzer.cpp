@@ -123,11 +123,6 @@ void run(fuzz::input& in) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    fuzz::input in(data, size);
-    try {
-        run(in);  // receive_data() documents no exception for peer misbehaviour
-    } catch (const std::exception& e) {
-        fuzz::unexpected_exception("the data phase", e.what());
-    }
-    return 0;
+    // receive_data() documents no exception for peer misbehaviour
+    return fuzz::run_input(data, size, "the data phase", run);
 }

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <string>
 #include <string_view>
 
@@ -100,5 +101,18 @@ private:
     std::uint8_t table_[table_size] = {};
     std::size_t turn_ = 0;
 };
+
+/// A target's whole entry point: run(input) on the fuzz input, and an exception that the
+/// API under test does not document aborts the run, naming where it came from.
+template <class Run>
+int run_input(const std::uint8_t* data, std::size_t size, const char* where, Run run) {
+    input in(data, size);
+    try {
+        run(in);
+    } catch (const std::exception& e) {
+        unexpected_exception(where, e.what());
+    }
+    return 0;
+}
 
 }  // namespace fuzz

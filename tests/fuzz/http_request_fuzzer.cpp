@@ -183,11 +183,5 @@ void run(fuzz::input& in) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    fuzz::input in(data, size);
-    try {
-        run(in);
-    } catch (const std::exception& e) {
-        fuzz::unexpected_exception("the request parser", e.what());
-    }
-    return 0;
+    return fuzz::run_input(data, size, "the request parser", run);
 }

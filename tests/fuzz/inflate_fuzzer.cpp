@@ -90,11 +90,6 @@ void run(fuzz::input& in) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    fuzz::input in(data, size);
-    try {
-        run(in);  // decompress() documents only std::bad_alloc, which must not happen here
-    } catch (const std::exception& e) {
-        fuzz::unexpected_exception("decompress", e.what());
-    }
-    return 0;
+    // decompress() documents only std::bad_alloc, which must not happen here
+    return fuzz::run_input(data, size, "decompress", run);
 }
