@@ -5,12 +5,13 @@
 #include <cctype>
 #include <cmath>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <mutex>
-#include <random>
 #include <vector>
 
 #include "syncws/core/handshake.hpp"
+#include "syncws/core/random.hpp"
 #include "syncws/tls.hpp"
 
 namespace syncws {
@@ -79,8 +80,12 @@ std::optional<duration> retry_after(const std::exception& e) {
 
 duration with_jitter(duration delay, double jitter) {
     if (jitter == 0.0) return delay;
-    thread_local std::mt19937_64 generator{std::random_device{}()};
-    const double cut = std::uniform_real_distribution<double>(0.0, jitter)(generator);
+    // The CSPRNG rather than a thread_local engine: std::mt19937_64 is 2.5 KiB, and a
+    // thread_local in this library is part of every thread of the process, each server
+    // worker's included. Delays are drawn seldom, so the call into OpenSSL costs nothing.
+    std::uint64_t bits = 0;
+    core::random_bytes(&bits, sizeof bits);
+    const double cut = jitter * static_cast<double>(bits >> 11) * 0x1.0p-53;  // [0, jitter)
     return std::chrono::duration_cast<duration>(delay * (1.0 - cut));
 }
 
