@@ -577,7 +577,9 @@ void protocol::enable_deflate(const deflate_parameters& parameters, const deflat
 }
 
 mask_key protocol::next_mask_key() {
-    return config_.mask_keys ? config_.mask_keys() : mask_keys_.next();
+    if (config_.mask_keys) return config_.mask_keys();
+    if (!mask_keys_) mask_keys_ = std::make_unique<mask_key_source>();
+    return mask_keys_->next();
 }
 
 // ---------------------------------------------------------------------------- state

@@ -298,7 +298,9 @@ private:
     bool tx_compressed_ = false;        // the fragmented message being sent is compressed
     std::string deflated_;              // compressed payload of the frame being sent
     utf8_validator utf8_out_;
-    mask_key_source mask_keys_;
+    // Made on the first masked frame: only clients mask, and a server keeps thousands of
+    // connections that would each carry its 264 bytes for nothing.
+    std::unique_ptr<mask_key_source> mask_keys_;
     std::uint64_t next_ping_id_ = 1;
     // Unanswered, oldest first. A vector, not a deque: a deque allocates half a KiB as soon
     // as it exists, on every connection.
