@@ -15,7 +15,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -33,6 +32,7 @@
 #include "syncws/core/server_protocol.hpp"
 #include "syncws/options.hpp"
 #include "deadline_mutex.hpp"
+#include "fifo.hpp"
 #include "transport.hpp"
 
 namespace syncws::detail {
@@ -152,7 +152,7 @@ private:
     std::vector<std::string_view> pieces_;
 
     // receiving (under mutex_)
-    std::deque<core::message_event> queue_;  // fragments, in order
+    fifo<core::message_event> queue_;        // fragments, in order
     std::size_t queued_bytes_ = 0;
     std::size_t complete_messages_ = 0;      // messages in queue_ whose last fragment is there
     bool reading_ = false;          // a thread is inside stream_->read(), without the lock
