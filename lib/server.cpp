@@ -140,6 +140,7 @@ private:
 
     struct job {
         unique_fd socket;
+        peer_address peer;
         clock::time_point handshake_deadline;
     };
     struct lingering_socket {
@@ -166,14 +167,14 @@ private:
     void begin_serving();
     void accept_loop();
     void accept_ready(std::deque<lingering_socket>& lingering, clock::time_point& resume_accepting);
-    void admit(unique_fd socket, std::deque<lingering_socket>& lingering);
+    void admit(unique_fd socket, const peer_address& peer, std::deque<lingering_socket>& lingering);
     void turn_away(unique_fd socket, std::deque<lingering_socket>& lingering);
     void spawn_worker(lock& lk);
     void join_exited_workers();
     void wake_accept_loop() noexcept;
     void worker(std::list<std::thread>::iterator self);
     void serve_connection(job j);
-    std::unique_ptr<transport> wrap(unique_fd socket) const;
+    std::unique_ptr<transport> wrap(unique_fd socket, const peer_address& peer) const;
     std::unique_ptr<transport> secure(std::unique_ptr<transport> stream, clock::time_point deadline,
                                       outcome& result);
     std::unique_ptr<core::server_protocol> make_protocol() const;
@@ -514,10 +515,12 @@ void server_engine::accept_ready(std::deque<lingering_socket>& lingering,
                                  clock::time_point& resume_accepting) {
     // A few at a time, so that a burst costs fewer poll() calls.
     for (int i = 0; i < 32 && !stopping_; ++i) {
-        unique_fd socket(::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC));
+        peer_address peer;
+        peer.size = sizeof peer.storage;
+        unique_fd socket(::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer.storage), &peer.size, SOCK_CLOEXEC));
         if (socket.get() >= 0) {
             counts_.accepted.fetch_add(1, std::memory_order_relaxed);
-            admit(std::move(socket), lingering);
+            admit(std::move(socket), peer, lingering);
             continue;
         }
         switch (errno) {
@@ -549,13 +552,13 @@ void server_engine::accept_ready(std::deque<lingering_socket>& lingering,
     }
 }
 
-void server_engine::admit(unique_fd socket, std::deque<lingering_socket>& lingering) {
+void server_engine::admit(unique_fd socket, const peer_address& peer, std::deque<lingering_socket>& lingering) {
     std::string problem;  // logged after the lock is released: the logger is user code
     {
         lock lk(mutex_);
         if (active_ < options_.max_connections) {
             ++active_;
-            jobs_.push_back({std::move(socket), deadline_after(options_.settings.open_timeout)});
+            jobs_.push_back({std::move(socket), peer, deadline_after(options_.settings.open_timeout)});
             // Each idle worker takes one job; more jobs than idle workers need a new worker.
             if (idle_ >= jobs_.size()) {
                 lk.unlock();  // the woken worker does not wake into a held mutex
@@ -647,8 +650,9 @@ void server_engine::wake_accept_loop() noexcept {
     (void)!::write(wake_fd_.get(), &one, sizeof one);
 }
 
-std::unique_ptr<transport> server_engine::wrap(unique_fd socket) const {
-    return make_socket_transport(socket.release(), is_unix_);
+// accept() gave the peer's address: asking the socket for it again would cost a system call.
+std::unique_ptr<transport> server_engine::wrap(unique_fd socket, const peer_address& peer) const {
+    return make_socket_transport(socket.release(), peer, is_unix_);
 }
 
 std::unique_ptr<core::server_protocol> server_engine::make_protocol() const {
@@ -703,7 +707,7 @@ void server_engine::serve_connection(job j) {
     engine_ptr engine;
     outcome result = outcome::other;
     try {
-        std::unique_ptr<transport> stream = wrap(std::move(j.socket));
+        std::unique_ptr<transport> stream = wrap(std::move(j.socket), j.peer);
         if (tls_context_) stream = secure(std::move(stream), j.handshake_deadline, result);
         if (stream) {
             // The engine names its connection in log lines; this names the peer too.

@@ -65,7 +65,7 @@ public:
         for (;;) {
             const ssize_t n = ::recv(fd_, buffer, size, flags);
             if (n > 0) return {read_status::data, static_cast<std::size_t>(n)};
-            if (n == 0) return {read_status::eof};
+            if (n == 0) return end_of_stream();
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 if (!wait_ready(fd_, POLLIN, deadline)) return {read_status::timeout};
@@ -80,7 +80,7 @@ public:
         for (;;) {
             const ssize_t n = ::recv(fd_, buffer, size, MSG_DONTWAIT);
             if (n > 0) return {read_status::data, static_cast<std::size_t>(n)};
-            if (n == 0) return {read_status::eof};
+            if (n == 0) return end_of_stream();
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return {read_status::would_block};
             if (aborted_.load()) return {read_status::eof};
@@ -121,12 +121,19 @@ public:
         return total;
     }
 
-    void shutdown_write() noexcept override { ::shutdown(fd_, SHUT_WR); }
+    void shutdown_write() noexcept override {
+        write_shut_.store(true);
+        ::shutdown(fd_, SHUT_WR);
+    }
 
     void abort() noexcept override {
+        if (aborted_.exchange(true)) return;
+        // Both directions over already (a server's usual close): no call on this socket can
+        // block any more, so there is nothing to cut short and the system call is spared.
+        if (write_shut_.load() && eof_read_.load()) return;
         // shutdown, not close: the descriptor stays ours until destruction, so a thread still
         // inside recv() can never end up reading a descriptor the OS reused.
-        if (!aborted_.exchange(true)) ::shutdown(fd_, SHUT_RDWR);
+        ::shutdown(fd_, SHUT_RDWR);
     }
 
     int native_handle() const noexcept override { return fd_; }
@@ -151,6 +158,11 @@ private:
         return ::sendmsg(fd_, &message, flags | MSG_NOSIGNAL);
     }
 
+    read_result end_of_stream() noexcept {
+        eof_read_.store(true);
+        return {read_status::eof};
+    }
+
     static void advance(const std::vector<std::string_view>& pieces, std::size_t& index,
                         std::size_t& offset, std::size_t n) {
         while (n > 0 && index < pieces.size()) {
@@ -173,6 +185,8 @@ private:
     std::string remote_;
     std::string (*local_address_)(int fd);
     std::atomic<bool> aborted_{false};
+    std::atomic<bool> write_shut_{false};  // shutdown_write() was called
+    std::atomic<bool> eof_read_{false};    // a read saw the peer's end of stream
 };
 
 }  // namespace
@@ -215,12 +229,19 @@ std::string local_address_of(int fd) {
     return describe(endpoint_of<Endpoint>(fd, false));
 }
 
-// Takes ownership of fd, also when this throws.
+// Takes ownership of fd, also when this throws. The peer's address is asked of the socket
+// unless accept() already gave it.
 template <class Endpoint>
-std::unique_ptr<transport> adopt(int fd) {
+std::unique_ptr<transport> adopt(int fd, const peer_address* known = nullptr) {
     try {
-        return std::make_unique<socket_transport>(fd, describe(endpoint_of<Endpoint>(fd, true)),
-                                                  &local_address_of<Endpoint>);
+        Endpoint peer;
+        if (known && known->size <= peer.capacity()) {
+            std::memcpy(peer.data(), &known->storage, known->size);
+            peer.resize(known->size);
+        } else {
+            peer = endpoint_of<Endpoint>(fd, true);
+        }
+        return std::make_unique<socket_transport>(fd, describe(peer), &local_address_of<Endpoint>);
     } catch (...) {
         ::close(fd);
         throw;
@@ -245,10 +266,10 @@ std::unique_ptr<transport> make_socket_transport(asio::local::stream_protocol::s
     return adopt<asio::local::stream_protocol::endpoint>(socket.release(ignored));
 }
 
-std::unique_ptr<transport> make_socket_transport(int accepted, bool unix_domain) {
-    if (unix_domain) return adopt<asio::local::stream_protocol::endpoint>(accepted);
+std::unique_ptr<transport> make_socket_transport(int accepted, const peer_address& peer, bool unix_domain) {
+    if (unix_domain) return adopt<asio::local::stream_protocol::endpoint>(accepted, &peer);
     set_no_delay(accepted);
-    return adopt<asio::ip::tcp::endpoint>(accepted);
+    return adopt<asio::ip::tcp::endpoint>(accepted, &peer);
 }
 
 }  // namespace syncws::detail

@@ -1,6 +1,8 @@
 // TCP and Unix-domain socket transports over Asio sockets. Internal.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <memory>
 #include <string>
 
@@ -27,7 +29,13 @@ void set_close_on_exec(int fd) noexcept;
 std::unique_ptr<transport> make_socket_transport(asio::ip::tcp::socket socket);
 /// Wraps a connected Unix-domain stream socket.
 std::unique_ptr<transport> make_socket_transport(asio::local::stream_protocol::socket socket);
+/// The peer's address as accept() returned it, which spares asking the socket again.
+struct peer_address {
+    sockaddr_storage storage{};
+    socklen_t size = 0;
+};
+
 /// Wraps an accepted socket, TCP or Unix-domain, and takes ownership of it.
-std::unique_ptr<transport> make_socket_transport(int accepted, bool unix_domain);
+std::unique_ptr<transport> make_socket_transport(int accepted, const peer_address& peer, bool unix_domain);
 
 }  // namespace syncws::detail

@@ -367,6 +367,28 @@ TEST_CASE("an IPv6 loopback server answers over ::1") {
     client.close_cleanly();
 }
 
+TEST_CASE("a handler sees the client's address as the client's own end of the socket, IPv4 and IPv6") {
+    std::vector<std::string> hosts{"127.0.0.1"};
+    if (ipv6_available()) hosts.push_back("::1");
+    for (const std::string& host : hosts) {
+        CAPTURE(host);
+        std::promise<std::string> seen;
+        syncws::server_options options;
+        options.host = host;
+        syncws::server server(options, [&seen](syncws::server_connection& c) {
+            seen.set_value(c.remote_address());
+            c.recv();
+        });
+        server.start();
+        syncws::client_connection client = syncws::connect(
+            "ws://" + (host == "::1" ? "[::1]" : host) + ":" + std::to_string(server.port()));
+        auto remote = seen.get_future();
+        REQUIRE(remote.wait_for(10s) == std::future_status::ready);
+        CHECK(remote.get() == client.local_address());
+        client.close();
+    }
+}
+
 TEST_CASE("an empty host listens on every interface, IPv4 included") {
     syncws::server_options options;  // host ""
     syncws::server server(options, echo);
