@@ -697,8 +697,10 @@ bool connection_engine::run_server_handshake(
     lk.unlock();
     core::http_response response = respond(server, request_);
     lk.lock();
-    response_ = response;
-    server.send_response(response);
+    // Moved, not copied: the copy's temporaries would stay cached by this thread's malloc
+    // for as long as the connection is idle.
+    response_ = std::move(response);
+    server.send_response(response_);
     try {
         flush(lk, send_deadline());
     } catch (const std::exception& e) {

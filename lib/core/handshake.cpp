@@ -425,7 +425,6 @@ std::string generate_key() {
 }
 
 std::string accept_key(std::string_view key) {
-    const std::string input = std::string(key) + std::string(websocket_guid);
     // Fetched once, and one context per thread reused: EVP_Digest() with EVP_sha1() would
     // make OpenSSL 3 look the algorithm up under its locks, and allocate and free a
     // context, for every handshake.
@@ -435,7 +434,8 @@ std::string accept_key(std::string_view key) {
     std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
     unsigned int size = 0;
     if (!sha1 || !context || EVP_DigestInit_ex2(context.get(), sha1, nullptr) != 1 ||
-        EVP_DigestUpdate(context.get(), input.data(), input.size()) != 1 ||
+        EVP_DigestUpdate(context.get(), key.data(), key.size()) != 1 ||
+        EVP_DigestUpdate(context.get(), websocket_guid.data(), websocket_guid.size()) != 1 ||
         EVP_DigestFinal_ex(context.get(), digest.data(), &size) != 1)
         throw error("OpenSSL cannot compute SHA-1 (EVP_Digest failed); is the default "
                     "provider available?");
@@ -568,6 +568,9 @@ http_response build_accept_response(std::string_view key,
     response.status = 101;
     response.reason = std::string(reason_phrase(101));
     auto& headers = response.headers;
+    // Room for exactly these fields and a Server field, which servers add: the connection
+    // keeps this response.
+    headers.reserve(4 + (subprotocol ? 1 : 0) + (extensions.empty() ? 0 : 1));
     headers.add("Upgrade", "websocket");
     headers.add("Connection", "Upgrade");
     headers.add("Sec-WebSocket-Accept", accept_key(key));

@@ -275,7 +275,7 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
 
 void http_headers::add(std::string name, std::string value) {
     // A handshake carries a handful of fields: one allocation rather than four.
-    if (fields_.empty()) fields_.reserve(8);
+    if (fields_.capacity() == 0) fields_.reserve(8);
     fields_.emplace_back(std::move(name), std::move(value));
 }
 
@@ -559,6 +559,14 @@ http_head_reader::step http_head_reader::read_fields(std::string_view data, std:
                                                      http_headers* headers,
                                                      const http_limits& limits,
                                                      std::string& error, int& error_status) {
+    // The head has usually arrived whole: its line count makes the fields one allocation of
+    // the right size, kept as long as the connection (bounded, the input is the peer's).
+    if (headers != nullptr && field_count_ == 0 && headers->empty()) {
+        std::string_view rest = data.substr(pos);
+        rest = rest.substr(0, rest.find("\r\n\r\n"));
+        const auto lines = static_cast<std::size_t>(std::count(rest.begin(), rest.end(), '\n')) + 1;
+        headers->reserve(std::min(lines, limits.max_headers));
+    }
     for (;;) {
         std::string_view line;
         const step s = read_line(data, pos, line_kind::field_line, limits, line, error,

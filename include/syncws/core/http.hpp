@@ -17,8 +17,12 @@ class http_headers {
 public:
     using field = std::pair<std::string, std::string>;
 
-    /// Appends a field (repeats allowed).
+    /// Appends a field (repeats allowed). The first one makes room for 8, unless reserve()
+    /// said how many to expect.
     void add(std::string name, std::string value);
+    /// Makes room for n fields: one allocation of the right size, which a connection keeps
+    /// for as long as it lives (its handshake's request and response stay readable).
+    void reserve(std::size_t n) { fields_.reserve(n); }
     /// Replaces every field with this name by one field.
     void set(std::string name, std::string value);
     /// Removes every field with this name.
