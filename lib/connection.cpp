@@ -137,7 +137,8 @@ std::optional<fragment> connection::recv_fragment(duration timeout) {
 connection::iterator::iterator(connection* owner) : owner_(owner) { ++*this; }
 
 connection::iterator& connection::iterator::operator++() {
-    std::optional<message> next = owner_->engine_->receive_until_clean_close();
+    // The message before is done with: its storage takes the next one, without allocating.
+    std::optional<message> next = owner_->engine_->receive_until_clean_close(std::move(current_.data));
     if (!next) {
         owner_ = nullptr;  // a clean close ends the iteration
         return *this;

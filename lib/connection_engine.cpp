@@ -316,6 +316,8 @@ void connection_engine::write_pending(lock& lk, lazy_deadline& deadline) {
             throw;
         }
         pending_.clear();
+        // Nothing queued while we wrote (the usual case): done, without another trip.
+        if (protocol_->output_size() == 0) break;
     }
     half_close_if_requested();
 }
@@ -511,13 +513,15 @@ std::optional<message> connection_engine::receive_message(clock::time_point dead
     return receive(deadline, false);
 }
 
-std::optional<message> connection_engine::receive_until_clean_close() {
-    return receive(no_deadline, true);
+std::optional<message> connection_engine::receive_until_clean_close(std::string&& reusable) {
+    return receive(no_deadline, true, &reusable);
 }
 
-std::optional<message> connection_engine::receive(clock::time_point deadline, bool clean_close_ends) {
+std::optional<message> connection_engine::receive(clock::time_point deadline, bool clean_close_ends,
+                                                  std::string* reusable) {
     lock lk(mutex_);
     const single_receiver receiver(receiving_);
+    if (reusable) protocol_->reuse_buffer(std::move(*reusable));
     if (partial_message_)
         throw invalid_state("recv_fragment() handed out part of a message; receive the rest "
                             "of it with recv_fragment() before calling recv()");

@@ -72,7 +72,8 @@ public:
     std::optional<message> receive_message(clock::time_point deadline);
     /// As receive_message() without a deadline, but a clean close ends it with nothing
     /// instead of connection_closed_ok: the end of every message loop costs no exception.
-    std::optional<message> receive_until_clean_close();
+    /// reusable: the storage of the caller's previous message, for the next one.
+    std::optional<message> receive_until_clean_close(std::string&& reusable);
     std::optional<fragment> receive_fragment(clock::time_point deadline);
     std::shared_ptr<pong_state> ping(std::string_view payload);
     duration wait_pong(const std::shared_ptr<pong_state>& state, clock::time_point deadline);
@@ -114,7 +115,8 @@ private:
     void wake_all();
     template <class Done>
     bool wait_for_input(lock& lk, clock::time_point deadline, Done done);
-    std::optional<message> receive(clock::time_point deadline, bool clean_close_ends);
+    std::optional<message> receive(clock::time_point deadline, bool clean_close_ends,
+                                   std::string* reusable = nullptr);
     void read_once(lock& lk, clock::time_point deadline);
     void after_input(lock& lk);
     void handle_events();

@@ -142,8 +142,13 @@ public:
 
 private:
     // One gather write of the unwritten pieces: header and payload leave in one segment.
+    // A single piece (a small frame is built whole) goes with send(), which the kernel
+    // takes on a shorter path than sendmsg()'s message header and vector import.
     ssize_t send_pieces(const std::vector<std::string_view>& pieces, std::size_t index,
                         std::size_t offset, int flags) {
+        if (index + 1 == pieces.size())
+            return ::send(fd_, pieces[index].data() + offset, pieces[index].size() - offset,
+                          flags | MSG_NOSIGNAL);
         iovec vectors[64];
         std::size_t count = 0;
         for (std::size_t i = index; i < pieces.size() && count < std::size(vectors); ++i) {

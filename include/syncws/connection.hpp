@@ -103,7 +103,9 @@ public:
     std::optional<fragment> recv_fragment(duration timeout);
 
     /// Iterates over messages until the connection closes cleanly; a close with an error
-    /// is thrown as connection_closed_error. `for (auto& m : ws) ws.send(m);`
+    /// is thrown as connection_closed_error. `for (auto& m : ws) ws.send(m);` Each step
+    /// replaces the message, and reuses its storage for the next one: keep a message beyond
+    /// its step by moving it out.
     class iterator {
     public:
         using iterator_category = std::input_iterator_tag;

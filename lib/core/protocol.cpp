@@ -124,6 +124,12 @@ void protocol::commit_receive(std::size_t n) {
     if (n > 0) consume_payload(message_.data() + direct_offset_, n);
 }
 
+void protocol::reuse_buffer(std::string&& storage) noexcept {
+    if (storage.capacity() > max_reused_buffer || storage.capacity() <= spare_.capacity()) return;
+    spare_ = std::move(storage);
+    spare_.clear();
+}
+
 void protocol::trim_unfilled() noexcept {
     message_.resize(message_.size() - unfilled_);
     unfilled_ = 0;
@@ -231,6 +237,7 @@ void protocol::start_frame(const frame_header& header) {
             message_compressed_ = header.rsv1;
             handed_out_ = 0;
             message_size_ = 0;
+            if (spare_.capacity() > message_.capacity()) message_.swap(spare_);
             message_.clear();
             utf8_in_.reset();
         }

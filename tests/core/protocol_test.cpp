@@ -1196,3 +1196,52 @@ TEST_CASE("without the setting, bad input fails the connection at once") {
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("reusing message storage") {
+
+TEST_CASE("the next message is assembled in the storage handed back with reuse_buffer") {
+    protocol p = server();
+    p.receive_data(to(p, opcode::binary, std::string(100, 'a')));
+    auto first = events_of(p);
+    REQUIRE(first.size() == 1);
+    std::string storage = std::move(std::get<message_event>(first[0]).data);
+    const char* const where = storage.data();
+    p.reuse_buffer(std::move(storage));
+    p.receive_data(to(p, opcode::text, "sixty bytes or so, less than the hundred of the first one"));
+    const auto second = events_of(p);
+    REQUIRE(second.size() == 1);
+    CHECK(as_message(second[0]).text);
+    CHECK(as_message(second[0]).data == "sixty bytes or so, less than the hundred of the first one");
+    CHECK(as_message(second[0]).data.data() == where);
+}
+
+TEST_CASE("a message larger than the storage handed back arrives whole, fragmented or not") {
+    protocol p = server();
+    std::string storage(40, 'x');
+    p.reuse_buffer(std::move(storage));
+    const std::string payload(70000, 'y');
+    p.receive_data(to(p, opcode::binary, payload));
+    auto events = events_of(p);
+    REQUIRE(events.size() == 1);
+    CHECK(as_message(events[0]).data == payload);
+
+    p.reuse_buffer(std::move(std::get<message_event>(events[0]).data));
+    p.receive_data(to(p, opcode::text, "one ", false) + to(p, opcode::continuation, "two", true));
+    events = events_of(p);
+    REQUIRE(events.size() == 1);
+    CHECK(as_message(events[0]).data == "one two");
+}
+
+TEST_CASE("storage over max_reused_buffer is let go rather than kept for later") {
+    protocol p = server();
+    std::string big;
+    big.reserve(protocol::max_reused_buffer + 1);
+    p.reuse_buffer(std::move(big));
+    p.receive_data(to(p, opcode::binary, "small"));
+    const auto events = events_of(p);
+    REQUIRE(events.size() == 1);
+    CHECK(as_message(events[0]).data == "small");
+    CHECK(as_message(events[0]).data.capacity() <= protocol::max_reused_buffer);
+}
+
+}  // TEST_SUITE

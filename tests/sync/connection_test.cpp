@@ -92,6 +92,26 @@ TEST_CASE("iterating over a connection yields messages until a clean close") {
     CHECK(seen == std::vector<std::string>{"one", "two"});
 }
 
+TEST_CASE("iterating reuses each message's storage for the next one") {
+    auto [client, server] = connect_pair();
+    const std::string first(300, 'a'), second(200, 'b');
+    std::thread peer([&client = client, &first, &second] {
+        client.send(first);
+        client.send(second);
+        client.close();
+    });
+    std::vector<const char*> storage;
+    std::vector<std::string> seen;
+    for (auto& m : server) {
+        storage.push_back(m.data.data());
+        seen.push_back(m.data);
+    }
+    peer.join();
+    CHECK(seen == std::vector<std::string>{first, second});
+    REQUIRE(storage.size() == 2);
+    CHECK(storage[0] == storage[1]);
+}
+
 TEST_CASE("iterating over a connection throws connection_closed_error when it closes with an error") {
     auto [client, server] = connect_pair();
     std::thread peer([&client = client] {

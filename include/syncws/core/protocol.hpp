@@ -130,6 +130,13 @@ public:
     void commit_receive(std::size_t n);
     /// The transport reached end of stream. Without a close handshake this is 1006.
     void receive_eof();
+    /// Hands back the storage of a received message the caller is done with: the next
+    /// message is assembled in it rather than in a new allocation. Storage larger than
+    /// max_reused_buffer is let go, so that a connection never keeps a large message's
+    /// memory for later. Touches nothing a read in progress uses: callable between
+    /// prepare_receive() and commit_receive().
+    void reuse_buffer(std::string&& storage) noexcept;
+    static constexpr std::size_t max_reused_buffer = 128 * 1024;
 
     // ---- events ----
 
@@ -276,6 +283,7 @@ private:
     std::uint64_t handed_out_ = 0;      // bytes of the message already in fragment events
     std::string compressed_;            // compressed payload being unmasked and inflated
     std::string message_;               // data being assembled (or one fragment)
+    std::string spare_;                 // storage for the next message (reuse_buffer)
     std::string control_;               // payload of the control frame being received
     utf8_validator utf8_in_;
     char small_read_[1024];             // where reads start (see prepare_receive())
