@@ -116,6 +116,11 @@ message connection::recv() {
     return m;
 }
 
+void connection::recv(message& into) {
+    into = *engine_->receive_message(detail::no_deadline, &into.data);
+    count_received(into.data.size(), true);
+}
+
 std::optional<message> connection::recv(duration timeout) {
     std::optional<message> m = engine_->receive_message(deadline_after(timeout));
     if (m) count_received(m->data.size(), true);

@@ -509,8 +509,9 @@ std::optional<fragment> connection_engine::receive_fragment(clock::time_point de
     return f;
 }
 
-std::optional<message> connection_engine::receive_message(clock::time_point deadline) {
-    return receive(deadline, false);
+std::optional<message> connection_engine::receive_message(clock::time_point deadline,
+                                                          std::string* reusable) {
+    return receive(deadline, false, reusable);
 }
 
 std::optional<message> connection_engine::receive_until_clean_close(std::string&& reusable) {

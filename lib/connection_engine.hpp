@@ -69,7 +69,8 @@ public:
                    core::compression mode = core::compression::automatic);
     /// Starts or continues the fragmented message this thread is sending.
     void send_fragment(message_type type, std::string_view data, bool fin);
-    std::optional<message> receive_message(clock::time_point deadline);
+    /// reusable: storage for the message (its bytes are dropped), or nullptr.
+    std::optional<message> receive_message(clock::time_point deadline, std::string* reusable = nullptr);
     /// As receive_message() without a deadline, but a clean close ends it with nothing
     /// instead of connection_closed_ok: the end of every message loop costs no exception.
     /// reusable: the storage of the caller's previous message, for the next one.

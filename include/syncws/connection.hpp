@@ -94,6 +94,10 @@ public:
     /// is closed (connection_closed_ok after a clean close), concurrency_error if another
     /// thread is receiving.
     message recv();
+    /// As recv(), into a message the caller keeps from one call to the next: its storage
+    /// takes the new message, so that a receive loop does not allocate for each message
+    /// (storage up to 128 KiB is reused; a larger message's is let go).
+    void recv(message& into);
     /// As recv(), but returns an empty optional if nothing came within timeout; the
     /// connection stays usable.
     std::optional<message> recv(duration timeout);

@@ -8,6 +8,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -92,11 +93,32 @@ TEST_CASE("iterating over a connection yields messages until a clean close") {
     CHECK(seen == std::vector<std::string>{"one", "two"});
 }
 
+TEST_CASE("recv into a kept message replaces its bytes and reuses its storage") {
+    auto [client, server] = connect_pair();
+    client.send(std::string(300, 'a'));
+    syncws::message m;
+    server.recv(m);
+    CHECK(m.is_text());
+    CHECK(m.data == std::string(300, 'a'));
+    const char* const storage = m.data.data();
+    // Sent only now: a message that arrived with the first was assembled before its storage
+    // came back.
+    client.send(syncws::binary(std::string(100, 'b')));
+    server.recv(m);
+    CHECK(m.is_binary());
+    CHECK(m.data == std::string(100, 'b'));
+    CHECK(m.data.data() == storage);
+}
+
 TEST_CASE("iterating reuses each message's storage for the next one") {
     auto [client, server] = connect_pair();
     const std::string first(300, 'a'), second(200, 'b');
-    std::thread peer([&client = client, &first, &second] {
+    // The second message goes once the first was received: arriving with the first, it
+    // would be assembled before the first one's storage came back.
+    std::promise<void> first_received;
+    std::thread peer([&client = client, &first, &second, done = first_received.get_future()] {
         client.send(first);
+        done.wait();
         client.send(second);
         client.close();
     });
@@ -105,6 +127,7 @@ TEST_CASE("iterating reuses each message's storage for the next one") {
     for (auto& m : server) {
         storage.push_back(m.data.data());
         seen.push_back(m.data);
+        if (seen.size() == 1) first_received.set_value();
     }
     peer.join();
     CHECK(seen == std::vector<std::string>{first, second});
