@@ -522,10 +522,11 @@ std::optional<message> connection_engine::receive(clock::time_point deadline, bo
                                                   std::string* reusable) {
     lock lk(mutex_);
     const single_receiver receiver(receiving_);
-    if (reusable) protocol_->reuse_buffer(std::move(*reusable));
     if (partial_message_)
         throw invalid_state("recv_fragment() handed out part of a message; receive the rest "
                             "of it with recv_fragment() before calling recv()");
+    // Before the wait, so that the next message is assembled in it.
+    if (reusable) protocol_->reuse_buffer(std::move(*reusable));
 
     if (!wait_for_input(lk, deadline, [&] { return complete_messages_ > 0; })) return std::nullopt;
     if (complete_messages_ == 0) {

@@ -31,7 +31,11 @@ public:
         // assigned: assigning an empty string keeps the old one's buffer.
         { const T taken = std::move(items_[head_]); }
         if (++head_ == items_.size()) {
-            items_.clear();  // keeps the buffer
+            // Empty: the buffer is kept for the next message, unless a burst grew it.
+            if (items_.capacity() > kept_capacity)
+                std::vector<T>().swap(items_);
+            else
+                items_.clear();
             head_ = 0;
         }
     }
@@ -46,6 +50,8 @@ private:
             head_ = 0;
         }
     }
+
+    static constexpr std::size_t kept_capacity = 16;
 
     std::vector<T> items_;
     std::size_t head_ = 0;  // the first element not taken yet

@@ -361,7 +361,8 @@ public:
         if (aborted_ || peer_closed_) return false;
         // Decrypted bytes, or whole records not yet looked at (a partial one needs more
         // from the socket first, and the socket says when that comes).
-        return SSL_pending(ssl_) > 0 || (!starved_ && BIO_ctrl_pending(rbio_) > 0);
+        return SSL_pending(ssl_) > 0 ||
+               (!starved_ && (BIO_ctrl_pending(rbio_) > 0 || SSL_has_pending(ssl_)));
     }
 
     bool has_buffered_output() const override {
@@ -424,9 +425,10 @@ private:
             const int result = SSL_read_ex(ssl_, buffer + got, size - got, &n);
             if (result == 1) {
                 got += n;
-                // Nothing decrypted left and no ciphertext to decrypt: another SSL_read would
-                // only ask for more, so the next read goes to the socket first.
-                if (SSL_pending(ssl_) == 0 && BIO_ctrl_pending(rbio_) == 0) {
+                // Nothing buffered in OpenSSL (decrypted or not: a caller's SSL_CTX may read
+                // ahead) and no ciphertext in the BIO: another SSL_read would only ask for
+                // more, so the next read goes to the socket first.
+                if (!SSL_has_pending(ssl_) && BIO_ctrl_pending(rbio_) == 0) {
                     starved_ = true;
                     break;
                 }

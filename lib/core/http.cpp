@@ -563,9 +563,11 @@ http_head_reader::step http_head_reader::read_fields(std::string_view data, std:
     // the right size, kept as long as the connection (bounded, the input is the peer's).
     if (headers != nullptr && field_count_ == 0 && headers->empty()) {
         std::string_view rest = data.substr(pos);
+        // A head without fields ends right here; otherwise its fields end at a blank line.
+        const bool no_fields = rest.substr(0, 2) == "\r\n" || rest.substr(0, 1) == "\n";
         rest = rest.substr(0, rest.find("\r\n\r\n"));
         const auto lines = static_cast<std::size_t>(std::count(rest.begin(), rest.end(), '\n')) + 1;
-        headers->reserve(std::min(lines, limits.max_headers));
+        if (!no_fields) headers->reserve(std::min(lines, limits.max_headers));
     }
     for (;;) {
         std::string_view line;

@@ -57,6 +57,14 @@ TEST_CASE("a fifo reuses its buffer once it empties") {
     CHECK(queue.capacity() == capacity);
 }
 
+TEST_CASE("a fifo lets a burst's buffer go once it empties") {
+    fifo<std::string> queue;
+    for (int i = 0; i < 1000; ++i) queue.push_back(std::to_string(i));
+    CHECK(queue.capacity() >= 1000);
+    while (!queue.empty()) queue.pop_front();
+    CHECK(queue.capacity() == 0);
+}
+
 TEST_CASE("a popped item's memory is released at once") {
     fifo<std::string> queue;
     queue.push_back(std::string(1000, 'x'));

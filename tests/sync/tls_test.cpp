@@ -7,6 +7,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -389,16 +390,19 @@ private:
 
 /// Both ends of a TLS session over a socket pair; the client's try_write() takes at most
 /// client_write_limit bytes per call.
-std::pair<std::unique_ptr<transport>, std::unique_ptr<transport>> tls_pair(std::size_t client_write_limit) {
+std::pair<std::unique_ptr<transport>, std::unique_ptr<transport>> tls_pair(std::size_t client_write_limit,
+                                                                          bool server_reads_ahead = false) {
     asio::local::stream_protocol::socket a(test::io()), b(test::io());
     asio::local::connect_pair(a, b);
     const auto deadline = syncws::detail::deadline_after(10s);
     syncws::tls_server_options server_options;
     server_options.cert_file = certs().server_cert;
     server_options.key_file = certs().server_key;
+    std::shared_ptr<SSL_CTX> server_context = syncws::detail::server_context(server_options);
+    if (server_reads_ahead) SSL_CTX_set_read_ahead(server_context.get(), 1);
     auto server = std::async(std::launch::async, [&] {
         return syncws::detail::tls_accept(syncws::detail::make_socket_transport(std::move(b)),
-                                          syncws::detail::server_context(server_options), deadline);
+                                          server_context, deadline);
     });
     auto client = syncws::detail::tls_connect(
         std::make_unique<trickle>(syncws::detail::make_socket_transport(std::move(a)), client_write_limit),
@@ -843,6 +847,32 @@ TEST_CASE("input held inside the TLS layer is reported until it is read") {
     CHECK(std::string(buffer, rest.size) == "3456789");
     CHECK_FALSE(server->has_buffered_input());
     CHECK(server->try_read(buffer, sizeof buffer).status == syncws::detail::read_status::would_block);
+}
+
+TEST_CASE("records that OpenSSL read ahead (a caller's SSL_CTX may ask it to) are delivered without waiting for the socket") {
+    auto [client, server] = tls_pair(SIZE_MAX, true);
+    client->write({"one"}, syncws::detail::deadline_after(10s));
+    client->write({"two"}, syncws::detail::deadline_after(10s));
+    // Both records (5 + 3 + 1 + 16 bytes each in TLS 1.3) in the server's socket before
+    // it reads, so that one read hands both to OpenSSL.
+    int queued = 0;
+    for (int i = 0; i < 1000 && queued < 50; ++i) {
+        ::ioctl(server->native_handle(), FIONREAD, &queued);
+        if (queued < 50) std::this_thread::sleep_for(10ms);
+    }
+    REQUIRE(queued >= 50);
+    std::string got;
+    char buffer[100];
+    const auto first = server->read(buffer, sizeof buffer, syncws::detail::deadline_after(10s));
+    REQUIRE(first.status == syncws::detail::read_status::data);
+    got.append(buffer, first.size);
+    if (got.size() < 6) {
+        // The client sends nothing more: the rest must come from what OpenSSL holds.
+        const auto second = server->read(buffer, sizeof buffer, syncws::detail::deadline_after(2s));
+        REQUIRE(second.status == syncws::detail::read_status::data);
+        got.append(buffer, second.size);
+    }
+    CHECK(got == "onetwo");
 }
 
 }  // TEST_SUITE
