@@ -96,7 +96,7 @@ public:
     message recv();
     /// As recv(), into a message the caller keeps from one call to the next: its storage
     /// takes the new message, so that a receive loop does not allocate for each message
-    /// (storage up to 128 KiB is reused; a larger message's is let go). When it throws
+    /// (storage up to 64 KiB is reused; a larger message's is let go). When it throws
     /// because the connection closed, into may have been emptied.
     void recv(message& into);
     /// As recv(), but returns an empty optional if nothing came within timeout; the

@@ -136,7 +136,7 @@ public:
     /// memory for later. Touches nothing a read in progress uses: callable between
     /// prepare_receive() and commit_receive().
     void reuse_buffer(std::string&& storage) noexcept;
-    static constexpr std::size_t max_reused_buffer = 128 * 1024;
+    static constexpr std::size_t max_reused_buffer = 64 * 1024;  // the default receive buffer
 
     // ---- events ----
 
