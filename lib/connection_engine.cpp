@@ -164,7 +164,8 @@ bool connection_engine::wait_for_input(lock& lk, clock::time_point deadline, Don
 // One read from the transport, with the lock released during the system call.
 void connection_engine::read_once(lock& lk, clock::time_point deadline) {
     reading_ = true;
-    const core::receive_buffer region = protocol_->prepare_receive();
+    core::small_read_buffer small;  // on this thread's stack, not in every idle connection
+    const core::receive_buffer region = protocol_->prepare_receive(small);
     lk.unlock();
     read_result result{read_status::timeout};
     std::string error;
@@ -192,7 +193,8 @@ void connection_engine::read_once(lock& lk, clock::time_point deadline) {
 // Reads what the socket has without blocking, for a thread whose deadline has passed
 // (recv(0ms) polling) and for the monitor. Answers go out without blocking too.
 void connection_engine::read_available(lock& lk) {
-    const core::receive_buffer region = protocol_->prepare_receive();
+    core::small_read_buffer small;
+    const core::receive_buffer region = protocol_->prepare_receive(small);
     read_result result{read_status::would_block};
     try {
         result = stream_->try_read(region.data, region.size);

@@ -68,7 +68,7 @@ void protocol::receive_data(std::string_view data) {
     consume(data.data(), data.size());
 }
 
-receive_buffer protocol::prepare_receive() {
+receive_buffer protocol::prepare_receive(small_read_buffer& lent) {
     if (rx_ == rx_state::payload && !is_control(frame_.op) && !message_compressed_ &&
         (payload_remaining_ >= direct_read_threshold || unfilled_ > 0) &&
         state_ != state::connecting) {
@@ -87,29 +87,35 @@ receive_buffer protocol::prepare_receive() {
     direct_ = false;
     const bool header_alone = rx_ == rx_state::frame_header && header_spill_size_ == 0 &&
                               large_frames_ && state_ != state::connecting;
-    // Reads start in the small buffer inside the protocol: a connection that is idle or
-    // exchanges small messages never allocates (nor touches) the large one. A read that
-    // fills the small buffer means more is coming: the next read takes the large one.
-    read_small_ = header_alone || !read_large_;
-    if (read_small_) return {small_read_, header_alone ? max_frame_header_size : small_read_capacity()};
+    // Reads start in the caller's small buffer: a connection that is idle or exchanges small
+    // messages never allocates (nor touches) the large one. A read that fills the small
+    // buffer means more is coming: the next read takes the large one.
+    if (header_alone || !read_large_) {
+        read_region_ = lent.bytes;
+        return {read_region_, header_alone ? max_frame_header_size : small_read_capacity()};
+    }
     if (!scratch_) scratch_.reset(new char[config_.receive_buffer_size]);  // not zero-filled
-    return {scratch_.get(), config_.receive_buffer_size};
+    read_region_ = scratch_.get();
+    return {read_region_, config_.receive_buffer_size};
 }
 
 std::size_t protocol::small_read_capacity() const noexcept {
-    return std::min(sizeof small_read_, config_.receive_buffer_size);
+    return std::min(sizeof(small_read_buffer::bytes), config_.receive_buffer_size);
 }
 
 void protocol::commit_receive(std::size_t n) {
     if (!direct_) {
-        const std::size_t capacity = read_small_ ? small_read_capacity() : config_.receive_buffer_size;
-        n = std::min(n, capacity);
+        const char* const region = read_region_;
+        const bool large = region != nullptr && region == scratch_.get();
+        read_region_ = nullptr;  // a lent buffer is not ours beyond this call
+        if (region == nullptr && n > 0) throw invalid_state("commit_receive() without prepare_receive()");
+        n = std::min(n, large ? config_.receive_buffer_size : small_read_capacity());
         // Compressed messages tend to be large once inflated. Split into a small read and
         // then large ones, an inflating message's growth has been seen to leave glibc's
         // per-thread arenas holding twice the message limit (the deflate bomb test); whole
         // reads keep the growth in mmap()ed blocks that go back to the system.
         read_large_ = deflate_ || n >= small_read_capacity();
-        receive_data(std::string_view(read_small_ ? small_read_ : scratch_.get(), n));
+        receive_data(std::string_view(region, n));
         return;
     }
     direct_ = false;

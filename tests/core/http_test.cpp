@@ -632,7 +632,10 @@ TEST_CASE("each malformed response fails with a message naming the problem") {
         {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT : x\r\n\r\n",
          "white space between the field name"},
     };
-    for (const auto& [input, message_part] : cases) {
+    for (const auto& test_case : cases) {
+        // Named copies, not structured bindings: CAPTURE's lambda cannot capture those in C++17.
+        const std::string& input = test_case.first;
+        const std::string& message_part = test_case.second;
         CAPTURE(input);
         const auto out = parse_response(input + "more bytes", true);
         CAPTURE(out.error);
@@ -652,7 +655,10 @@ TEST_CASE("the end of the stream before the end of a head or delimited body is a
         {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", "chunked body"},
         {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: y\r\n", "chunked body"},
     };
-    for (const auto& [input, message_part] : cases) {
+    for (const auto& test_case : cases) {
+        // Named copies, not structured bindings: CAPTURE's lambda cannot capture those in C++17.
+        const std::string& input = test_case.first;
+        const std::string& message_part = test_case.second;
         CAPTURE(input);
         const auto out = parse_response(input, true);
         CAPTURE(out.error);

@@ -733,8 +733,9 @@ TEST_CASE("reading through prepare_receive in random chunk sizes gives the same 
         for (int round = 0; round < 50; ++round) {
             protocol p(r, test::pinned_config());
             std::size_t pos = 0;
+            small_read_buffer lent;
             while (pos < input.size()) {
-                const receive_buffer region = p.prepare_receive();
+                const receive_buffer region = p.prepare_receive(lent);
                 std::size_t n = std::uniform_int_distribution<std::size_t>(1, 9000)(random);
                 n = std::min({n, region.size, input.size() - pos});
                 std::copy_n(input.data() + pos, n, region.data);
@@ -758,7 +759,8 @@ TEST_CASE("a large payload is read directly into the message buffer") {
     const std::string payload(100000, 'q');
     const std::string input = to(p, opcode::binary, payload);
     p.receive_data(input.substr(0, 18));  // 14 header bytes and 4 payload bytes
-    const receive_buffer region = p.prepare_receive();
+    small_read_buffer lent;
+    const receive_buffer region = p.prepare_receive(lent);
     CHECK(region.size == input.size() - 18);  // exactly the rest of this frame's payload
     std::copy_n(input.data() + 18, region.size, region.data);
     p.commit_receive(region.size);
@@ -767,28 +769,47 @@ TEST_CASE("a large payload is read directly into the message buffer") {
     CHECK(as_message(events[0]).data == payload);
 }
 
-TEST_CASE("reads start small and grow to the receive buffer size once one fills its region") {
+TEST_CASE("reads start in the caller's small buffer and grow to the receive buffer once one fills it") {
     protocol p = server();
-    receive_buffer region = p.prepare_receive();
+    small_read_buffer lent;
+    receive_buffer region = p.prepare_receive(lent);
     const std::size_t small = region.size;
+    CHECK(region.data == lent.bytes);  // the protocol keeps no small buffer of its own
+    CHECK(small == sizeof lent.bytes);
     REQUIRE(small < protocol_config{}.receive_buffer_size);
     // A read that fills the small region: the next region is the full receive buffer.
     const std::string input = to(p, opcode::binary, std::string(3000, 'x'));
     std::copy_n(input.data(), small, region.data);
     p.commit_receive(small);
-    region = p.prepare_receive();
+    region = p.prepare_receive(lent);
     CHECK(region.size == protocol_config{}.receive_buffer_size);
+    CHECK(region.data != lent.bytes);
     const std::size_t rest = input.size() - small;
     std::copy_n(input.data() + small, rest, region.data);
     p.commit_receive(rest);
     CHECK(as_message(events_of(p).at(0)).data == std::string(3000, 'x'));
     // A read of less than the small region's size: back to the small region.
     const std::string little = to(p, opcode::text, "hi");
-    region = p.prepare_receive();
+    region = p.prepare_receive(lent);
     std::copy_n(little.data(), little.size(), region.data);
     p.commit_receive(little.size());
     CHECK(as_message(events_of(p).at(0)).data == "hi");
-    CHECK(p.prepare_receive().size == small);
+    region = p.prepare_receive(lent);
+    CHECK(region.size == small);
+    CHECK(region.data == lent.bytes);
+}
+
+TEST_CASE("committing bytes that no prepare_receive asked for is a usage error") {
+    protocol p = server();
+    CHECK_THROWS_AS(p.commit_receive(5), syncws::invalid_state);
+    p.commit_receive(0);  // a read that timed out, with nothing to commit: harmless
+    small_read_buffer lent;
+    const std::string frame = to(p, opcode::text, "ok");
+    const receive_buffer region = p.prepare_receive(lent);
+    std::copy_n(frame.data(), frame.size(), region.data);
+    p.commit_receive(frame.size());
+    CHECK(as_message(events_of(p).at(0)).data == "ok");
+    CHECK_THROWS_AS(p.commit_receive(5), syncws::invalid_state);  // the lent buffer was given back
 }
 
 TEST_CASE("after a large frame the next header is read alone, so its payload is read directly") {
@@ -799,12 +820,13 @@ TEST_CASE("after a large frame the next header is read alone, so its payload is 
 
     // The next read asks for one header's worth of bytes only ...
     const std::string second = to(p, opcode::binary, big);  // 14-byte header
-    receive_buffer region = p.prepare_receive();
+    small_read_buffer lent;
+    receive_buffer region = p.prepare_receive(lent);
     REQUIRE(region.size == max_frame_header_size);
     std::copy_n(second.data(), region.size, region.data);
     p.commit_receive(region.size);
     // ... and the one after it gets the whole payload, in the message's own buffer.
-    region = p.prepare_receive();
+    region = p.prepare_receive(lent);
     REQUIRE(region.size == big.size());
     std::copy_n(second.data() + max_frame_header_size, region.size, region.data);
     p.commit_receive(region.size);
@@ -813,7 +835,7 @@ TEST_CASE("after a large frame the next header is read alone, so its payload is 
     // A small frame ends it: reads take whole buffers again.
     p.receive_data(to(p, opcode::text, "small"));
     events_of(p);
-    CHECK(p.prepare_receive().size > max_frame_header_size);
+    CHECK(p.prepare_receive(lent).size > max_frame_header_size);
 }
 
 }  // TEST_SUITE

@@ -102,7 +102,8 @@ void run(fuzz::input& in) {
         } else {
             // The I/O layer's way: read into the region, possibly less than it offers.
             while (!piece.empty()) {
-                const receive_buffer region = us.prepare_receive();
+                small_read_buffer small;
+                const receive_buffer region = us.prepare_receive(small);
                 fuzz::check(region.size > 0, "prepare_receive() offered no room");
                 const std::size_t n = std::min(region.size, piece.size());
                 std::memcpy(region.data, piece.data(), n);

@@ -142,11 +142,10 @@ TEST_CASE("iterating over a connection throws connection_closed_error when it cl
         client.close(syncws::core::close_code::internal_error, "broken");
     });
     std::vector<std::string> seen;
-    CHECK_THROWS_AS(
-        [&] {
-            for (auto& m : server) seen.push_back(m.data);
-        }(),
-        syncws::connection_closed_error);
+    const auto receive_all = [&seen, &server = server] {
+        for (auto& m : server) seen.push_back(m.data);
+    };
+    CHECK_THROWS_AS(receive_all(), syncws::connection_closed_error);
     peer.join();
     CHECK(seen == std::vector<std::string>{"one"});
 }

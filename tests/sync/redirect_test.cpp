@@ -186,7 +186,10 @@ TEST_CASE("relative references resolve as in RFC 3986 section 5.4") {
         {"g?y/../x", "ws://a/b/c/g?y/../x"},
         {"ws:g", ""},  // a scheme without a host: refused (the strict reading of §5.4.2)
     };
-    for (const auto& [reference, expected] : cases) {
+    for (const auto& test_case : cases) {
+        // Named, not structured bindings: CAPTURE's lambda cannot capture those in C++17.
+        const std::string& reference = test_case.first;
+        const std::string& expected = test_case.second;
         CAPTURE(reference);
         if (expected.empty()) {
             CHECK(refusal(base, reference).find("no host") != std::string::npos);

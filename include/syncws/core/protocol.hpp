@@ -102,6 +102,14 @@ struct receive_buffer {
     std::size_t size;
 };
 
+/// Storage the caller of prepare_receive() lends for small reads, typically on the stack of
+/// the thread that reads. An idle connection, or one that exchanges small messages, then
+/// keeps no read buffer of its own: with thousands of idle connections, a kilobyte in each
+/// is a kilobyte of memory each, while the reading thread's stack has room to spare.
+struct small_read_buffer {
+    char bytes[1024];
+};
+
 /// The data-transfer and closing state machine shared by both roles. client_protocol and
 /// server_protocol add the opening handshake.
 /// Thread-safety: none; one thread at a time (the blocking layer serializes access).
@@ -120,9 +128,11 @@ public:
     void receive_data(std::string_view data);
     /// The fast way to feed bytes: read up to size bytes from the transport into the region,
     /// then commit_receive(n). While a large payload is expected, the region is the message
-    /// buffer itself, so the payload is not copied again. The region stays valid until the
-    /// next call to a member function.
-    receive_buffer prepare_receive();
+    /// buffer itself, so the payload is not copied again; frame headers and small messages
+    /// go to `lent`, and a read that fills it means more is coming, so the next one gets a
+    /// large buffer of the protocol's (receive_buffer_size). The region stays valid until
+    /// the next call to a member function; `lent` must stay valid until commit_receive().
+    receive_buffer prepare_receive(small_read_buffer& lent);
     /// Processes the n bytes read into the region from prepare_receive(). n may be 0 (the
     /// read timed out). Between the two calls, another thread may call the sending
     /// functions and fail() (the blocking layer reads without holding its lock), but not
@@ -286,8 +296,7 @@ private:
     std::string spare_;                 // storage for the next message (reuse_buffer)
     std::string control_;               // payload of the control frame being received
     utf8_validator utf8_in_;
-    char small_read_[1024];             // where reads start (see prepare_receive())
-    bool read_small_ = false;           // the pending read goes to small_read_
+    char* read_region_ = nullptr;       // where the pending read goes: lent buffer or scratch_
     bool read_large_ = false;           // the last read filled the small buffer: use scratch_
     std::unique_ptr<char[]> scratch_;   // the large read region, allocated on first use
     std::size_t direct_offset_ = 0;     // where prepare_receive() pointed into message_
