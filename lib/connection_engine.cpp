@@ -70,6 +70,8 @@ connection_engine::connection_engine(std::unique_ptr<core::protocol> protocol,
       stream_(std::move(stream)),
       remote_address_(stream_->remote_address()) {}
 
+// A socket the monitor still watches leaves its epoll set when the descriptor closes, with
+// the transport; an event it already took names this engine by id and finds it gone.
 connection_engine::~connection_engine() { stream_->abort(); }
 
 void connection_engine::log(log_level level, std::string_view text) const {
@@ -797,7 +799,7 @@ bool connection_engine::on_tick(clock::time_point now, int epoll_fd) {
         now - *idle_since_ >= watch_delay) {
         epoll_event event{};
         event.events = EPOLLIN | EPOLLRDHUP;
-        event.data.ptr = this;
+        event.data.u64 = id_;  // not `this`: the monitor does not keep the engine alive
         if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, stream_->native_handle(), &event) == 0)
             watch_fd_ = epoll_fd;
     } else if (paused) {

@@ -9,7 +9,8 @@ namespace syncws::detail {
 class connection_engine;
 
 /// Starts watching an open connection (the monitor thread starts with the first one and
-/// stops when none is left). Thread-safety: safe from any thread.
-void monitor_connection(std::shared_ptr<connection_engine> engine);
+/// stops when none is left). The monitor does not keep the connection alive: it stops
+/// watching once the connection is closed or freed. Thread-safety: safe from any thread.
+void monitor_connection(const std::shared_ptr<connection_engine>& engine);
 
 }  // namespace syncws::detail

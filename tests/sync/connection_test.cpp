@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <map>
@@ -17,6 +18,22 @@
 using namespace std::chrono_literals;
 using syncws::message_type;
 using test::connect_pair;
+
+namespace {
+
+// The sockets this process has open, by descriptor.
+std::set<int> open_sockets() {
+    std::set<int> found;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+        std::error_code ec;
+        const auto target = std::filesystem::read_symlink(entry.path(), ec);
+        if (!ec && target.string().rfind("socket:", 0) == 0)
+            found.insert(std::stoi(entry.path().filename().string()));
+    }
+    return found;
+}
+
+}  // namespace
 
 TEST_SUITE("blocking connection: messages") {
 
@@ -292,22 +309,11 @@ TEST_CASE("bad input fails the connection even when the application never calls 
 }
 
 TEST_CASE("a client's socket is not inherited by child processes") {
-    // Sockets of this process, by descriptor.
-    const auto sockets = [] {
-        std::set<int> found;
-        for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
-            std::error_code ec;
-            const auto target = std::filesystem::read_symlink(entry.path(), ec);
-            if (!ec && target.string().rfind("socket:", 0) == 0)
-                found.insert(std::stoi(entry.path().filename().string()));
-        }
-        return found;
-    };
     test::raw_server peer;
-    const std::set<int> before = sockets();
+    const std::set<int> before = open_sockets();
     auto client = peer.connect_client(syncws::client_options());
     int checked = 0;
-    for (int fd : sockets()) {
+    for (int fd : open_sockets()) {
         if (before.count(fd) || fd == peer.fd()) continue;
         CHECK((::fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
         ++checked;
@@ -327,6 +333,24 @@ TEST_CASE("destroying an open connection closes it cleanly") {
     });
     { syncws::client_connection gone = std::move(pair.client); }
     CHECK(server_side.get() == 1000);
+}
+
+TEST_CASE("destroying a connection releases its socket before the destructor returns") {
+    // Not later on the monitor thread, which watches every open connection: a busy server
+    // would otherwise see its finished connections closed there in bursts.
+    auto pair = connect_pair();
+    auto server_side = std::async(std::launch::async, [&server = pair.server] {
+        try {
+            server.recv();
+        } catch (const syncws::connection_closed_ok&) {
+        }
+    });
+    const std::set<int> with_client = open_sockets();
+    { syncws::client_connection gone = std::move(pair.client); }
+    const std::set<int> after = open_sockets();
+    CHECK(after.size() + 1 == with_client.size());
+    CHECK(std::includes(with_client.begin(), with_client.end(), after.begin(), after.end()));
+    server_side.get();
 }
 
 }  // TEST_SUITE
