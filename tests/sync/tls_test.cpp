@@ -849,6 +849,30 @@ TEST_CASE("input held inside the TLS layer is reported until it is read") {
     CHECK(server->try_read(buffer, sizeof buffer).status == syncws::detail::read_status::would_block);
 }
 
+TEST_CASE("records fetched together and read one at a time are all delivered, the later ones without the socket") {
+    auto [client, server] = tls_pair(SIZE_MAX);
+    client->write({"one"}, syncws::detail::deadline_after(10s));
+    client->write({"two"}, syncws::detail::deadline_after(10s));
+    // Both records in the server's socket before it reads, so that one fetch takes both.
+    int queued = 0;
+    for (int i = 0; i < 1000 && queued < 50; ++i) {
+        ::ioctl(server->native_handle(), FIONREAD, &queued);
+        if (queued < 50) std::this_thread::sleep_for(10ms);
+    }
+    REQUIRE(queued >= 50);
+    char buffer[3];  // room for one record's plaintext: the second one's ciphertext waits
+    const auto first = server->read(buffer, sizeof buffer, syncws::detail::deadline_after(10s));
+    REQUIRE(first.status == syncws::detail::read_status::data);
+    CHECK(std::string(buffer, first.size) == "one");
+    ::ioctl(server->native_handle(), FIONREAD, &queued);
+    CHECK(queued == 0);
+    CHECK(server->has_buffered_input());
+    const auto second = server->try_read(buffer, sizeof buffer);
+    REQUIRE(second.status == syncws::detail::read_status::data);
+    CHECK(std::string(buffer, second.size) == "two");
+    CHECK_FALSE(server->has_buffered_input());
+}
+
 TEST_CASE("records that OpenSSL read ahead (a caller's SSL_CTX may ask it to) are delivered without waiting for the socket") {
     auto [client, server] = tls_pair(SIZE_MAX, true);
     client->write({"one"}, syncws::detail::deadline_after(10s));
