@@ -219,7 +219,8 @@ public:
     tls_transport(std::unique_ptr<transport> inner, std::shared_ptr<SSL_CTX> context, role side)
         : inner_(std::move(inner)), context_(std::move(context)), side_(side) {
         ssl_ = SSL_new(context_.get());
-        BIO* bio = ssl_ != nullptr ? BIO_new(bio_method()) : nullptr;
+        const BIO_METHOD* method = bio_method();
+        BIO* bio = ssl_ != nullptr && method != nullptr ? BIO_new(method) : nullptr;
         if (bio == nullptr) {
             SSL_free(ssl_);
             throw tls_error(reason::handshake_failed, "cannot start TLS: " + take_openssl_error());

@@ -1,9 +1,10 @@
-// TLS over another transport, with OpenSSL driven through memory BIOs. Internal.
+// TLS over another transport, with OpenSSL driven through a BIO over memory. Internal.
 //
-// Why memory BIOs: an SSL object must never be entered by two threads at once, yet one
-// thread may block in read() while others write. Here OpenSSL only ever touches memory,
-// under a mutex that is never held across a socket call; the ciphertext is moved to and
-// from the inner transport outside the lock (design.md §2).
+// Why a BIO over memory: an SSL object must never be entered by two threads at once, yet
+// one thread may block in read() while others write. Here OpenSSL only ever touches memory
+// (the reader's fetch buffer, the outgoing queue), under a mutex that is never held across
+// a socket call; the ciphertext is moved to and from the inner transport outside the lock
+// (design.md §2).
 #pragma once
 
 #include <memory>
