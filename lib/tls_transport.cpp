@@ -660,6 +660,7 @@ private:
             return n;
         }
         const std::size_t n = std::min(size, fetched_.size());
+        if (n == 0) return 0;  // fetched_ may be empty with no data pointer: no memcpy then
         std::memcpy(out, fetched_.data(), n);
         fetched_.remove_prefix(n);
         return n;
