@@ -410,6 +410,17 @@ std::pair<std::unique_ptr<transport>, std::unique_ptr<transport>> tls_pair(std::
     return {std::move(client), server.get()};
 }
 
+/// Waits until the socket under t holds at least `bytes` unread bytes; false after 10 s.
+bool wait_for_unread(transport& t, int bytes) {
+    int queued = 0;
+    for (int i = 0; i < 1000; ++i) {
+        ::ioctl(t.native_handle(), FIONREAD, &queued);
+        if (queued >= bytes) return true;
+        std::this_thread::sleep_for(10ms);
+    }
+    return false;
+}
+
 /// Everything the transport gives until its end of stream.
 std::string read_to_end(transport& t) {
     std::string all;
@@ -854,18 +865,14 @@ TEST_CASE("records fetched together and read one at a time are all delivered, th
     client->write({"one"}, syncws::detail::deadline_after(10s));
     client->write({"two"}, syncws::detail::deadline_after(10s));
     // Both records in the server's socket before it reads, so that one fetch takes both.
-    int queued = 0;
-    for (int i = 0; i < 1000 && queued < 50; ++i) {
-        ::ioctl(server->native_handle(), FIONREAD, &queued);
-        if (queued < 50) std::this_thread::sleep_for(10ms);
-    }
-    REQUIRE(queued >= 50);
+    REQUIRE(wait_for_unread(*server, 50));
     char buffer[3];  // room for one record's plaintext: the second one's ciphertext waits
     const auto first = server->read(buffer, sizeof buffer, syncws::detail::deadline_after(10s));
     REQUIRE(first.status == syncws::detail::read_status::data);
     CHECK(std::string(buffer, first.size) == "one");
-    ::ioctl(server->native_handle(), FIONREAD, &queued);
-    CHECK(queued == 0);
+    int unread = -1;
+    ::ioctl(server->native_handle(), FIONREAD, &unread);
+    CHECK(unread == 0);  // the second record was fetched with the first
     CHECK(server->has_buffered_input());
     const auto second = server->try_read(buffer, sizeof buffer);
     REQUIRE(second.status == syncws::detail::read_status::data);
@@ -879,12 +886,7 @@ TEST_CASE("records that OpenSSL read ahead (a caller's SSL_CTX may ask it to) ar
     client->write({"two"}, syncws::detail::deadline_after(10s));
     // Both records (5 + 3 + 1 + 16 bytes each in TLS 1.3) in the server's socket before
     // it reads, so that one read hands both to OpenSSL.
-    int queued = 0;
-    for (int i = 0; i < 1000 && queued < 50; ++i) {
-        ::ioctl(server->native_handle(), FIONREAD, &queued);
-        if (queued < 50) std::this_thread::sleep_for(10ms);
-    }
-    REQUIRE(queued >= 50);
+    REQUIRE(wait_for_unread(*server, 50));
     std::string got;
     char buffer[100];
     const auto first = server->read(buffer, sizeof buffer, syncws::detail::deadline_after(10s));
