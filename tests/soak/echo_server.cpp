@@ -11,10 +11,12 @@
 // Listens on 127.0.0.1 with a port the OS chooses and prints "listening on ws://ADDRESS"
 // (wss:// with TLS). On SIGUSR1: "heap in_use=BYTES mmapped=BYTES" after the trim. On
 // SIGINT or SIGTERM: shuts down (connections closed with 1001) and exits 0. Its deadlines
-// are longer than the defaults (see below).
+// are longer than the defaults (see below). It also gets SIGTERM when the soak test that
+// started it ends, however that ends.
 
 #include <malloc.h>
 #include <signal.h>
+#include <sys/prctl.h>
 
 #include <chrono>
 #include <cstdio>
@@ -62,6 +64,15 @@ int main(int argc, char** argv) {
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    // The soak test stops this server from a destructor, which a soak test that dies (a
+    // sanitizer's halt_on_error, SIGKILL, a crash) never runs: the server would be left
+    // running, holding its port and its threads. The kernel sends SIGTERM instead when the
+    // thread that started the server ends: the soak test's main thread, which starts every
+    // server and outlives them all.
+    if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) {
+        std::perror("soak_echo_server: prctl(PR_SET_PDEATHSIG)");
+        return 1;
+    }
 
     try {
         syncws::server server(options, [](syncws::server_connection& ws) {

@@ -64,7 +64,9 @@ inline process_sample sample_process(pid_t pid) {
 }
 
 /// A child process whose first line of output says where it listens. Stopped (SIGTERM, then
-/// SIGKILL) when destroyed, if stop() was not called.
+/// SIGKILL) when destroyed, if stop() was not called. The soak echo server also ends when
+/// the thread that started it does (PR_SET_PDEATHSIG, echo_server.cpp): start it from a
+/// thread that outlives it.
 /// Thread-safety: none, except kill_all(); one owner.
 class server_process {
 public:
