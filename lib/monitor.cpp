@@ -51,6 +51,7 @@ public:
 
 private:
     using watched = std::unordered_map<std::uint64_t, std::weak_ptr<connection_engine>>;
+    using additions = std::vector<std::pair<std::uint64_t, std::weak_ptr<connection_engine>>>;
 
     void run() {
         epoll_event events[64];
@@ -90,7 +91,7 @@ private:
     }
 
     void take_incoming() {
-        std::vector<std::pair<std::uint64_t, std::weak_ptr<connection_engine>>> added;
+        additions added;
         {
             std::lock_guard<std::mutex> lk(mutex_);
             added.swap(incoming_);
@@ -101,7 +102,7 @@ private:
     int epoll_fd_;
     watched engines_;  // only the monitor thread uses it
     std::mutex mutex_;
-    std::vector<std::pair<std::uint64_t, std::weak_ptr<connection_engine>>> incoming_;  // under mutex_
+    additions incoming_;  // under mutex_
     std::thread thread_;
     bool running_ = false;  // under mutex_
     bool stopping_ = false;  // under mutex_
