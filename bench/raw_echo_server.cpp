@@ -2,9 +2,18 @@
 // server with a thread created per connection (the plainest threaded server there is) and
 // the same 64 KiB reads as syncws; no framing: every byte read is written back.
 //
-//   raw_echo_server [--host 127.0.0.1] [--port 0] [--tls-cert FILE --tls-key FILE]
+// With --websocket it is instead the floor under every WebSocket server: after the opening
+// handshake, the complete frames of each read are unmasked into server frames (same opcode
+// and FIN; a ping's echo is a pong, a close's ends the connection) and written back with one
+// write, as the raw echo writes what it read. That is the least any WebSocket server must do
+// per message; it checks nothing else (it only serves our load generator), and takes frames
+// of up to 64 KiB, enough for the small-message rows where the question is whether a target
+// is reachable at all.
 //
-// Prints "listening on tcp://HOST:PORT" (tls:// with a certificate) once it accepts.
+//   raw_echo_server [--host 127.0.0.1] [--port 0] [--tls-cert FILE --tls-key FILE] [--websocket]
+//
+// Prints "listening on tcp://HOST:PORT" (tls:// with a certificate, ws:// with --websocket)
+// once it accepts.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -13,7 +22,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -22,6 +34,8 @@
 #include <thread>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 
 namespace {
@@ -69,9 +83,108 @@ void echo(stream s) {
     }
 }
 
-void serve_connection(int fd, SSL_CTX* tls) {
+// ------------------------------------------------------------------ --websocket
+
+constexpr std::size_t max_head = 8 * 1024;
+
+// Reads the opening handshake's request head into buffer and answers it with 101; returns
+// how many bytes of buffer follow the head (the first frames), or -1.
+long accept_websocket(const stream& s, char* buffer) {
+    std::size_t have = 0;
+    std::string_view head;
+    while (head.empty()) {
+        const ssize_t n = s.read(buffer + have, max_head - have);
+        if (n <= 0) return -1;
+        have += static_cast<std::size_t>(n);
+        const std::string_view bytes(buffer, have);
+        const auto end = bytes.find("\r\n\r\n");
+        if (end != std::string_view::npos) head = bytes.substr(0, end + 4);
+        else if (have == max_head) return -1;
+    }
+    std::string lowered(head);
+    std::transform(lowered.begin(), lowered.end(), lowered.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    const auto name = lowered.find("\r\nsec-websocket-key:");
+    if (name == std::string::npos) return -1;
+    const auto start = head.find_first_not_of(" \t", name + 20);
+    const std::string key =
+        std::string(head.substr(start, head.find("\r\n", start) - start)) +
+        "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    unsigned char digest[SHA_DIGEST_LENGTH];
+    SHA1(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
+    char accept[4 * ((SHA_DIGEST_LENGTH + 2) / 3) + 1];
+    EVP_EncodeBlock(reinterpret_cast<unsigned char*>(accept), digest, SHA_DIGEST_LENGTH);
+    const std::string response = std::string("HTTP/1.1 101 Switching Protocols\r\n"
+                                             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                                             "Sec-WebSocket-Accept: ") + accept + "\r\n\r\n";
+    if (!s.write_all(response.data(), response.size())) return -1;
+    std::memmove(buffer, buffer + head.size(), have - head.size());
+    return static_cast<long>(have - head.size());
+}
+
+// Turns the complete client frames at the start of in[0, size) into server frames in out;
+// returns the bytes of in used, and sets out_size and closed (a close frame was echoed).
+// -1: a frame the floor does not take (unmasked, 64-bit length, larger than the buffer).
+long echo_frames(const unsigned char* in, std::size_t size, char* out, std::size_t& out_size,
+                 bool& closed) {
+    std::size_t used = 0;
+    out_size = 0;
+    while (!closed && size - used >= 2) {
+        const unsigned char* frame = in + used;
+        if (!(frame[1] & 0x80) || (frame[1] & 0x7f) == 127) return -1;
+        std::size_t length = frame[1] & 0x7f, header = 2;
+        if (length == 126) {
+            if (size - used < 4) break;
+            length = (std::size_t{frame[2]} << 8) | frame[3];
+            header = 4;
+        }
+        if (header + 4 + length > buffer_size) return -1;
+        if (size - used < header + 4 + length) break;
+        const unsigned char* key = frame + header;
+        const unsigned char* payload = key + 4;
+        const unsigned op = frame[0] & 0x0f;
+        char* echo = out + out_size;
+        echo[0] = static_cast<char>((frame[0] & 0xf0) | (op == 9 ? 10 : op));
+        echo[1] = static_cast<char>(header == 2 ? length : 126);
+        if (header == 4) echo[2] = static_cast<char>(frame[2]), echo[3] = static_cast<char>(frame[3]);
+        for (std::size_t i = 0; i < length; ++i)
+            echo[header + i] = static_cast<char>(payload[i] ^ key[i % 4]);
+        out_size += header + length;
+        used += header + 4 + length;
+        closed = op == 8;
+    }
+    return static_cast<long>(used);
+}
+
+void echo_websocket(const stream& s) {
+    // A server frame is 4 bytes shorter than the client frame it echoes: out never overflows.
+    const std::unique_ptr<char[]> in(new char[buffer_size]), out(new char[buffer_size]);
+    long pending = accept_websocket(s, in.get());
+    bool closed = false;
+    while (pending >= 0 && !closed) {
+        const ssize_t n = s.read(in.get() + pending, buffer_size - static_cast<std::size_t>(pending));
+        if (n <= 0) break;
+        const std::size_t have = static_cast<std::size_t>(pending + n);
+        std::size_t out_size = 0;
+        const long used = echo_frames(reinterpret_cast<unsigned char*>(in.get()), have, out.get(),
+                                      out_size, closed);
+        if (used < 0) {
+            std::fprintf(stderr, "raw_echo_server: a frame --websocket does not take\n");
+            break;
+        }
+        if (out_size > 0 && !s.write_all(out.get(), out_size)) break;
+        std::memmove(in.get(), in.get() + used, have - static_cast<std::size_t>(used));
+        pending = static_cast<long>(have - static_cast<std::size_t>(used));
+    }
+}
+
+// ------------------------------------------------------------------ connections
+
+void serve_connection(int fd, SSL_CTX* tls, bool websocket) {
     stream s{fd};
-    if (tls) {
+    if (websocket) {
+        echo_websocket(s);
+    } else if (tls) {
         s.ssl = SSL_new(tls);
         SSL_set_fd(s.ssl, fd);
         if (SSL_accept(s.ssl) == 1) echo(s);
@@ -115,8 +228,15 @@ int listen_on(const std::string& host, int port, std::uint16_t& bound_port) {
 int main(int argc, char** argv) {
     std::string host = "127.0.0.1", cert, key;
     int port = 0;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const std::string option = argv[i], value = argv[i + 1];
+    bool websocket = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string option = argv[i];
+        if (option == "--websocket") {
+            websocket = true;
+            continue;
+        }
+        if (i + 1 == argc) die("option " + option + " needs a value");
+        const std::string value = argv[++i];
         if (option == "--host") host = value;
         else if (option == "--port") port = std::atoi(value.c_str());
         else if (option == "--tls-cert") cert = value;
@@ -124,10 +244,12 @@ int main(int argc, char** argv) {
         else die("unknown option " + option);
     }
     ::signal(SIGPIPE, SIG_IGN);
+    if (websocket && !cert.empty()) die("--websocket is plain TCP only");
     SSL_CTX* tls = cert.empty() ? nullptr : make_tls(cert, key);
     std::uint16_t bound = 0;
     const int listener = listen_on(host, port, bound);
-    std::printf("listening on %s://%s:%u\n", tls ? "tls" : "tcp", host.c_str(), bound);
+    std::printf("listening on %s://%s:%u%s\n", websocket ? "ws" : tls ? "tls" : "tcp", host.c_str(),
+                bound, websocket ? "/" : "");
     std::fflush(stdout);
     for (;;) {
         const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
@@ -137,6 +259,6 @@ int main(int argc, char** argv) {
         }
         const int one = 1;
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        std::thread(serve_connection, fd, tls).detach();
+        std::thread(serve_connection, fd, tls, websocket).detach();
     }
 }
