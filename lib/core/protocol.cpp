@@ -197,15 +197,23 @@ void protocol::consume(const char* data, std::size_t n) {
     }
 }
 
-// Headers are gathered in a 14-byte spill so that one split across reads is never parsed
-// twice: each call adds bytes to the spill until the header is complete.
+// A header split across reads is gathered in a 14-byte spill, so that it is never parsed
+// twice: each call adds bytes to the spill until the header is complete. A header that
+// arrived whole, the usual case, is decoded where it lies.
 std::size_t protocol::consume_frame_header(const char* data, std::size_t n) {
     const std::size_t had = header_spill_size_;
-    const std::size_t take = std::min(n, max_frame_header_size - had);
-    std::memcpy(header_spill_ + had, data, take);
+    const auto* source = reinterpret_cast<const unsigned char*>(data);
+    std::size_t available = n;
+    std::size_t take = n;
+    if (had > 0 || n < frame_header_size(source, n)) {
+        take = std::min(n, max_frame_header_size - had);
+        std::memcpy(header_spill_ + had, data, take);
+        source = header_spill_;
+        available = had + take;
+    }
     frame_header header;
     std::size_t header_size = 0;
-    switch (decode_frame_header(header_spill_, had + take, &header, &header_size)) {
+    switch (decode_frame_header(source, available, &header, &header_size)) {
         case decode_status::need_more:
             header_spill_size_ = had + take;
             return take;
