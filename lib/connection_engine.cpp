@@ -96,11 +96,7 @@ bool connection_engine::sleep_until(lock& lk, clock::time_point until) {
         int& sleeping;
         ~leave() { --sleeping; }
     } on_exit{sleeping_};
-    if (until == no_deadline) {
-        changed_.wait(lk);
-        return true;
-    }
-    return changed_.wait_until(lk, until) == std::cv_status::no_timeout;
+    return changed_.wait_until(lk, until);
 }
 
 // Called under mutex_ after every change a sleeper may wait for. On the fast path nobody

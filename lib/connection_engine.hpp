@@ -13,7 +13,6 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -31,6 +30,7 @@
 #include "syncws/core/protocol.hpp"
 #include "syncws/core/server_protocol.hpp"
 #include "syncws/options.hpp"
+#include "deadline_condition.hpp"
 #include "deadline_mutex.hpp"
 #include "fifo.hpp"
 #include "transport.hpp"
@@ -109,7 +109,7 @@ public:
     void start_monitoring();
 
 private:
-    using lock = std::unique_lock<std::mutex>;
+    using lock = std::unique_lock<deadline_mutex>;
     using write_lock = std::unique_lock<deadline_mutex>;
 
     bool sleep_until(lock& lk, clock::time_point until);
@@ -145,9 +145,9 @@ private:
     std::unique_ptr<transport> stream_;
     std::string remote_address_;
 
-    mutable std::mutex mutex_;
-    std::condition_variable changed_;  // notified through wake_all()
-    int sleeping_ = 0;                  // threads asleep on changed_ (under mutex_)
+    mutable deadline_mutex mutex_;
+    deadline_condition changed_;  // notified through wake_all()
+    int sleeping_ = 0;            // threads asleep on changed_ (under mutex_)
     deadline_mutex write_mutex_;  // no caller waits for it beyond its deadline
 
     // writing (under write_mutex_)

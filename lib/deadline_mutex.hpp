@@ -1,77 +1,58 @@
 // A mutex whose lock can be waited for until a deadline. Internal.
 //
-// Every send takes it, so the uncontended lock and unlock are one atomic operation each:
-// no system call and no pthread mutex. Only a thread that finds it taken sleeps, on a
-// condition variable; the unlocking thread touches that only when somebody sleeps.
+// Both locks of every connection are one: each send and receive takes them, so the
+// uncontended lock and unlock are one atomic instruction each, with no library call, and
+// the mutex is one 32-bit word (a futex) instead of a pthread mutex's 40 bytes. Only a
+// thread that finds it taken sleeps, in the kernel; the unlocking thread makes the system
+// call that wakes it only when somebody may sleep.
 //
 // Not std::timed_mutex: its try_lock_until() goes through pthread_mutex_clocklock, which
 // GCC 12's ThreadSanitizer does not intercept (every unlock is then reported as a bug), and
-// the blocking layer must stay checkable under TSan.
+// the blocking layer must stay checkable under TSan. TSan sees this one's atomics.
 #pragma once
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
-#include <optional>
+
+#include "futex.hpp"
 
 namespace syncws::detail {
 
-/// Meets the TimedLockable requirements, so std::unique_lock works with it.
-/// Thread-safety: it is a mutex.
+/// Meets the TimedLockable requirements (with steady_clock deadlines), so std::unique_lock
+/// works with it. Thread-safety: it is a mutex.
 class deadline_mutex {
 public:
-    void lock() {
-        if (!try_lock()) wait_for_lock(std::optional<std::chrono::steady_clock::time_point>());
+    void lock() noexcept {
+        if (!try_lock()) wait_for_lock(std::chrono::steady_clock::time_point::max());
     }
 
-    bool try_lock() noexcept { return !locked_.exchange(true, std::memory_order_acquire); }
-
-    template <class Clock, class Duration>
-    bool try_lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-        return try_lock() || wait_for_lock(std::optional(deadline));
+    bool try_lock() noexcept {
+        int expected = unlocked;
+        return state_.compare_exchange_strong(expected, locked, std::memory_order_acquire,
+                                              std::memory_order_relaxed);
     }
 
-    void unlock() {
-        // Dekker-style with wait_for_lock(): this thread stores locked_ then reads sleepers_,
-        // a sleeper stores sleepers_ then reads locked_ (all sequentially consistent), so
-        // at least one of the two sees the other and no wake-up is lost.
-        locked_.store(false, std::memory_order_seq_cst);
-        if (sleepers_.load(std::memory_order_seq_cst) == 0) return;
-        // A sleeper holds mutex_ from announcing itself until it sleeps: once we hold it,
-        // the sleeper is asleep and the notification reaches it.
-        { std::lock_guard<std::mutex> lk(mutex_); }
-        released_.notify_one();
+    bool try_lock_until(std::chrono::steady_clock::time_point deadline) noexcept {
+        return try_lock() || wait_for_lock(deadline);
+    }
+
+    void unlock() noexcept {
+        if (state_.exchange(unlocked, std::memory_order_release) == contended) futex::wake(state_, 1);
     }
 
 private:
-    template <class TimePoint>
-    bool wait_for_lock(const std::optional<TimePoint>& deadline) {
-        std::unique_lock<std::mutex> lk(mutex_);
-        sleepers_.fetch_add(1, std::memory_order_seq_cst);
-        bool locked = false;
-        for (;;) {
-            if (!locked_.exchange(true, std::memory_order_seq_cst)) {
-                locked = true;
-                break;
-            }
-            if (!deadline)
-                released_.wait(lk);
-            else if (released_.wait_until(lk, *deadline) == std::cv_status::timeout) {
-                locked = !locked_.exchange(true, std::memory_order_seq_cst);
-                break;
-            }
-        }
-        sleepers_.fetch_sub(1, std::memory_order_seq_cst);
-        // Another sleeper may have been woken for a release this thread took: it re-checks
-        // and sleeps again, and is woken by this thread's unlock.
-        return locked;
+    // The word's states (Drepper, "Futexes Are Tricky", mutex 2): a thread about to sleep
+    // marks the mutex contended, so that its unlock wakes one sleeper.
+    static constexpr int unlocked = 0, locked = 1, contended = 2;
+
+    bool wait_for_lock(std::chrono::steady_clock::time_point deadline) noexcept {
+        // Taking it as contended may make one unlock wake nobody; it never loses a wake-up.
+        while (state_.exchange(contended, std::memory_order_acquire) != unlocked)
+            if (!futex::wait_until(state_, contended, deadline)) return try_lock();
+        return true;
     }
 
-    std::atomic<bool> locked_{false};
-    std::atomic<int> sleepers_{0};
-    std::mutex mutex_;
-    std::condition_variable released_;
+    std::atomic<int> state_{unlocked};
 };
 
 }  // namespace syncws::detail

@@ -1,4 +1,4 @@
-// The write lock of every connection (lib/deadline_mutex.hpp): mutual exclusion, waiting
+// Both locks of every connection (lib/deadline_mutex.hpp): mutual exclusion, waiting
 // until a deadline, and no lost wake-up between its lock-free fast path and its sleepers.
 #include <doctest.h>
 
