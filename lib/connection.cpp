@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "connection_engine.hpp"
-#include "traffic_counters.hpp"
 
 namespace syncws {
 
@@ -40,10 +39,6 @@ bool pong_waiter::ready() const {
 connection::connection(std::shared_ptr<detail::connection_engine> engine)
     : engine_(std::move(engine)) {}
 
-connection::connection(std::shared_ptr<detail::connection_engine> engine,
-                       std::shared_ptr<detail::traffic_counters> traffic)
-    : engine_(std::move(engine)), traffic_(std::move(traffic)) {}
-
 connection::connection(connection&&) noexcept = default;
 // The connection a handle drops is closed, as the destructor does (ws = connect(...) to
 // reconnect must not leave the old connection open).
@@ -51,7 +46,6 @@ connection& connection::operator=(connection&& other) noexcept {
     if (this != &other) {
         close_if_open();
         engine_ = std::move(other.engine_);
-        traffic_ = std::move(other.traffic_);
     }
     return *this;
 }
@@ -67,76 +61,47 @@ void connection::close_if_open() noexcept {
     }
 }
 
-// Counted here, where every data message of the public API passes, once per message or
-// fragment: the payload as the application sees it (before compression, without headers).
-void connection::count_sent(std::size_t bytes, bool whole_message) noexcept {
-    if (traffic_) traffic_->sent(bytes, whole_message);
-}
-
-void connection::count_received(std::size_t bytes, bool whole_message) noexcept {
-    if (traffic_) traffic_->received(bytes, whole_message);
-}
-
 void connection::send(std::string_view text, compression mode) {
     engine_->send_data(message_type::text, text, true, false, mode);
-    count_sent(text.size(), true);
 }
 
 void connection::send(binary data, compression mode) {
     engine_->send_data(message_type::binary, data.data, true, false, mode);
-    count_sent(data.data.size(), true);
 }
 
 void connection::send(const message& m, compression mode) {
     engine_->send_data(m.type, m.data, true, false, mode);
-    count_sent(m.data.size(), true);
 }
 
 void connection::send_fragments(const std::vector<std::string_view>& parts, message_type type) {
     if (parts.empty()) {
         engine_->send_data(type, {}, true, false);
-        count_sent(0, true);
         return;
     }
     for (std::size_t i = 0; i < parts.size(); ++i) {
         const bool fin = i + 1 == parts.size();
         engine_->send_data(type, parts[i], fin, i > 0);
-        count_sent(parts[i].size(), fin);
     }
 }
 
 void connection::send_fragment(std::string_view data, bool fin, message_type type) {
     engine_->send_fragment(type, data, fin);
-    count_sent(data.size(), fin);
 }
 
-message connection::recv() {
-    message m = *engine_->receive_message(detail::no_deadline);
-    count_received(m.data.size(), true);
-    return m;
-}
+message connection::recv() { return *engine_->receive_message(detail::no_deadline); }
 
 void connection::recv(message& into) {
     into = *engine_->receive_message(detail::no_deadline, &into.data);
-    count_received(into.data.size(), true);
 }
 
 std::optional<message> connection::recv(duration timeout) {
-    std::optional<message> m = engine_->receive_message(deadline_after(timeout));
-    if (m) count_received(m->data.size(), true);
-    return m;
+    return engine_->receive_message(deadline_after(timeout));
 }
 
-fragment connection::recv_fragment() {
-    fragment f = *engine_->receive_fragment(detail::no_deadline);
-    count_received(f.data.size(), f.fin);
-    return f;
-}
+fragment connection::recv_fragment() { return *engine_->receive_fragment(detail::no_deadline); }
 
 std::optional<fragment> connection::recv_fragment(duration timeout) {
-    std::optional<fragment> f = engine_->receive_fragment(deadline_after(timeout));
-    if (f) count_received(f->data.size(), f->fin);
-    return f;
+    return engine_->receive_fragment(deadline_after(timeout));
 }
 
 connection::iterator::iterator(connection* owner) : owner_(owner) { ++*this; }
@@ -148,7 +113,6 @@ connection::iterator& connection::iterator::operator++() {
         owner_ = nullptr;  // a clean close ends the iteration
         return *this;
     }
-    owner_->count_received(next->data.size(), true);
     current_ = std::move(*next);
     return *this;
 }

@@ -8,6 +8,7 @@
 
 #include "monitor.hpp"
 #include "syncws/core/random.hpp"
+#include "traffic_counters.hpp"
 
 namespace syncws::detail {
 
@@ -437,6 +438,8 @@ void connection_engine::send_data(message_type type, std::string_view data, bool
     sending_fragments_ = !fin;
     fragment_sender_ = std::this_thread::get_id();
     write_or_fail(lk, deadline);
+    // The payload as the application gave it (before compression, without headers).
+    if (traffic_) traffic_->sent(data.size(), fin);
     if (fin) wake_all();
 }
 
@@ -505,6 +508,7 @@ std::optional<fragment> connection_engine::receive_fragment(clock::time_point de
     if (f.fin) --complete_messages_;
     queue_.pop_front();
     partial_message_ = !f.fin;
+    if (traffic_) traffic_->received(f.data.size(), f.fin);
     wake_all();
     return f;
 }
@@ -548,6 +552,7 @@ std::optional<message> connection_engine::receive(clock::time_point deadline, bo
         queue_.pop_front();
     }
     --complete_messages_;
+    if (traffic_) traffic_->received(m.data.size(), true);
     wake_all();
     return m;
 }
@@ -737,6 +742,11 @@ void connection_engine::start_monitoring() {
         idle_since_ = last_ping_;
     }
     monitor_connection(shared_from_this());
+}
+
+void connection_engine::count_traffic_into(std::shared_ptr<traffic_counters> counters) {
+    lock lk(mutex_);
+    traffic_ = std::move(counters);
 }
 
 void connection_engine::stop_watching() {

@@ -37,6 +37,8 @@
 
 namespace syncws::detail {
 
+struct traffic_counters;
+
 /// The state a pong_waiter shares with its connection.
 struct pong_state {
     clock::time_point sent;
@@ -107,6 +109,11 @@ public:
     void on_readable();
     /// Starts keepalive and watching, once the handshake is done.
     void start_monitoring();
+
+    // ---- for the server ----
+
+    /// From now on, every data message or fragment sent and received counts in counters.
+    void count_traffic_into(std::shared_ptr<traffic_counters> counters);
 
 private:
     using lock = std::unique_lock<deadline_mutex>;
@@ -185,6 +192,7 @@ private:
     std::optional<std::uint64_t> keepalive_ping_;
     std::optional<clock::time_point> idle_since_;  // unset: not yet seen idle by the monitor
     int watch_fd_ = -1;             // the monitor's epoll while it watches the socket
+    std::shared_ptr<traffic_counters> traffic_;  // null: nobody counts (under mutex_)
     std::vector<std::pair<std::uint64_t, std::shared_ptr<pong_state>>> pongs_;  // oldest first
 };
 

@@ -743,6 +743,8 @@ void server_engine::serve_connection(job j) {
         }
         count(result, j.handshake_deadline);
         if (open) {
+            // Before the connection is marked open, so that a broadcast counts on it too.
+            engine->count_traffic_into(traffic_.open());
             {
                 lock lk(mutex_);
                 // A shutdown that began during the handshake did not see this connection open.
@@ -847,7 +849,7 @@ core::http_response server_engine::internal_error(core::server_protocol& protoco
 }
 
 void server_engine::run_handler(const engine_ptr& engine) {
-    server_connection connection(engine, traffic_.open());
+    server_connection connection(engine);
     std::uint16_t code = core::close_code::normal;
     try {
         handler_(connection);
@@ -999,7 +1001,6 @@ void server_engine::broadcast(const message& m) {
     for (const auto& engine : snapshot(true)) {
         try {
             engine->send_data(m.type, m.data, true, false);
-            traffic_.shared().sent(m.data.size(), true);
         } catch (const std::exception& e) {
             engine->log(log_level::debug, std::string("broadcast skipped this connection: ") + e.what());
         }

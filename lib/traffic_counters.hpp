@@ -11,11 +11,13 @@
 
 namespace syncws::detail {
 
-/// One connection's counters, shared by the server's ledger and the connection (which may
-/// outlive the server, when a handler moves it elsewhere). Relaxed atomics, touched once per
-/// message or fragment, never per byte: nothing orders by them, and a snapshot may be a
-/// message behind. A cache line of its own: the threads of different connections never
-/// wait for each other's increments.
+/// One connection's counters, shared by the server's ledger and the connection's engine
+/// (which may outlive the server, when a handler moves the connection elsewhere). Touched
+/// once per message or fragment, never per byte, and only under the engine's lock, so an
+/// increment is a plain load and store, not a locked instruction on every send and receive;
+/// they are atomics for the ledger, which reads them from other threads (relaxed: nothing
+/// orders by them, and a snapshot may be a message behind). A cache line of its own: the
+/// threads of different connections never wait for each other's increments.
 struct alignas(64) traffic_counters {
     std::atomic<std::uint64_t> messages_received{0};
     std::atomic<std::uint64_t> bytes_received{0};
@@ -23,13 +25,20 @@ struct alignas(64) traffic_counters {
     std::atomic<std::uint64_t> bytes_sent{0};
 
     /// bytes of payload arrived; whole_message when they end a message.
+    /// Thread-safety: one thread at a time (the engine's lock), concurrently with totals.
     void received(std::size_t bytes, bool whole_message) noexcept {
-        if (whole_message) messages_received.fetch_add(1, std::memory_order_relaxed);
-        if (bytes != 0) bytes_received.fetch_add(bytes, std::memory_order_relaxed);
+        add(messages_received, whole_message ? 1 : 0);
+        add(bytes_received, bytes);
     }
+    /// As received(), for payload sent.
     void sent(std::size_t bytes, bool whole_message) noexcept {
-        if (whole_message) messages_sent.fetch_add(1, std::memory_order_relaxed);
-        if (bytes != 0) bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
+        add(messages_sent, whole_message ? 1 : 0);
+        add(bytes_sent, bytes);
+    }
+
+private:
+    static void add(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
+        counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     }
 };
 
@@ -45,9 +54,10 @@ struct traffic_totals {
     }
 };
 
-/// A server's traffic: each connection counts into counters of its own, and totals() adds
-/// them up. One set shared by all connections made every message of every thread an
-/// increment of the same cache lines, bouncing between cores.
+/// A server's traffic: each connection counts into counters of its own (a broadcast too,
+/// in the counters of every connection it reaches), and totals() adds them up. One set
+/// shared by all connections made every message of every thread an increment of the same
+/// cache lines, bouncing between cores.
 /// Thread-safety: every function may be called from any thread.
 class traffic_ledger {
 public:
@@ -62,16 +72,12 @@ public:
         return counters;
     }
 
-    /// Traffic not tied to one connection's counters (a broadcast).
-    traffic_counters& shared() noexcept { return shared_; }
-
-    /// Every connection's counts so far, gone or alive, and the shared ones.
+    /// Every connection's counts so far, gone or alive.
     traffic_totals totals() {
         std::lock_guard<std::mutex> lk(mutex_);
         fold_finished();
         traffic_totals sum = finished_;
         for (const auto& counters : live_) sum.add(*counters);
-        sum.add(shared_);
         return sum;
     }
 
@@ -93,7 +99,6 @@ private:
     std::vector<std::shared_ptr<traffic_counters>> live_;  // under mutex_
     std::size_t live_after_fold_ = 0;                       // under mutex_
     traffic_totals finished_;                                // under mutex_
-    traffic_counters shared_;
 };
 
 }  // namespace syncws::detail

@@ -26,7 +26,6 @@ using core::compression;
 namespace detail {
 class connection_engine;
 struct pong_state;
-struct traffic_counters;
 }  // namespace detail
 
 class connection;
@@ -173,16 +172,10 @@ public:
 
 protected:
     explicit connection(std::shared_ptr<detail::connection_engine> engine);
-    /// traffic counts the data messages sent and received (a server's statistics).
-    connection(std::shared_ptr<detail::connection_engine> engine,
-               std::shared_ptr<detail::traffic_counters> traffic);
     std::shared_ptr<detail::connection_engine> engine_;
 
 private:
     void close_if_open() noexcept;
-    void count_sent(std::size_t bytes, bool whole_message) noexcept;
-    void count_received(std::size_t bytes, bool whole_message) noexcept;
-    std::shared_ptr<detail::traffic_counters> traffic_;  // null: nobody counts
 };
 
 }  // namespace syncws

@@ -25,10 +25,6 @@ class server_connection : public connection {
 public:
     explicit server_connection(std::shared_ptr<detail::connection_engine> engine)
         : connection(std::move(engine)) {}
-    /// One whose data messages count in a server's stats().
-    server_connection(std::shared_ptr<detail::connection_engine> engine,
-                      std::shared_ptr<detail::traffic_counters> traffic)
-        : connection(std::move(engine), std::move(traffic)) {}
 };
 
 /// A snapshot of a server's counters, from server::stats(): a plain copy, made while the

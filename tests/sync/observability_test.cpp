@@ -348,3 +348,21 @@ TEST_CASE("broadcast counts one message per connection reached") {
     CHECK(stats.bytes_sent == 8);
     CHECK(stats.messages_received == 0);
 }
+
+TEST_CASE("messages sent on one connection from several threads at once are all counted") {
+    constexpr int threads = 4, each = 2000;
+    stats_server s({}, [&](syncws::server_connection& ws) {
+        std::vector<std::thread> senders;
+        for (int t = 0; t < threads; ++t)
+            senders.emplace_back([&ws] {
+                for (int i = 0; i < each; ++i) ws.send("0123456789");
+            });
+        for (auto& t : senders) t.join();
+        for (auto& m : ws) (void)m;
+    });
+    auto client = syncws::connect(url(*s.server));
+    for (int i = 0; i < threads * each; ++i) REQUIRE(client.recv(5s));
+    const syncws::server_stats stats = s.server->stats();
+    CHECK(stats.messages_sent == threads * each);
+    CHECK(stats.bytes_sent == 10 * threads * each);
+}
