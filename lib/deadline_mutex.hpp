@@ -1,8 +1,8 @@
 // A mutex whose lock can be waited for until a deadline. Internal.
 //
-// Both locks of every connection are one: each send and receive takes them, so the
-// uncontended lock and unlock are one atomic instruction each, with no library call, and
-// the mutex is one 32-bit word (a futex) instead of a pthread mutex's 40 bytes. Only a
+// Both locks of every connection are of this kind, and each send and receive takes them: so
+// the uncontended lock and unlock are one atomic instruction each, with no library call,
+// and the mutex is one 32-bit word (a futex) instead of a pthread mutex's 40 bytes. Only a
 // thread that finds it taken sleeps, in the kernel; the unlocking thread makes the system
 // call that wakes it only when somebody may sleep.
 //
