@@ -2,8 +2,9 @@
 """Runs the echo benchmarks of design.md section 4 and prints one table.
 
 Three servers side by side, each started fresh on 127.0.0.1 (port 0) for every cell:
-raw TCP echo (the limit), syncws (`syncws serve --echo`) and Boost.Beast's synchronous API.
-One load generator of our own (bench/load_generator) drives them all with the same
+raw TCP echo (the limit), syncws (`syncws serve --echo`) and Boost.Beast's synchronous API;
+the small-message rows add ws-floor, the raw echo doing only the framing any WebSocket
+server must (`raw_echo_server --websocket`). One load generator of our own (bench/load_generator) drives them all with the same
 messages, checking every echo byte for byte. Every scenario runs against every server in
 each round (the order of the servers rotates between rounds); figures are medians over
 the rounds. Then the compressed-echo comparison (permessage-deflate) and core_bench.
