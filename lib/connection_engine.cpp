@@ -289,38 +289,57 @@ void connection_engine::handle_events() {
 // mutex_ held through lk; mutex_ is released while the write blocks.
 void connection_engine::write_pending(lock& lk, lazy_deadline& deadline) {
     for (;;) {
-        if (pending_.empty()) {
-            protocol_->take_output(pending_);
-        } else if (protocol_->output_size() > 0) {
-            core::output_queue more;
-            protocol_->take_output(more);
-            pending_.append_queue(more);
-        }
-        if (pending_.empty()) break;
-        pieces_.clear();
-        pending_.gather(pieces_);
+        if (pending_.empty() && protocol_->output_size() == 0) break;
         unwritten_ = false;
-        try {
-            // Most frames fit in the socket's buffer: written at once, under the lock, they
-            // cost one system call and no second trip through the lock.
-            pending_.consume(stream_->try_write(pieces_));
-            if (!pending_.empty() || stream_->has_buffered_output()) {
-                pieces_.clear();
-                pending_.gather(pieces_);
-                lk.unlock();
+        if (!write_without_blocking()) {
+            // The rest waits for the socket with mutex_ released: it is out of the
+            // protocol's queue, where other threads may queue frames meanwhile.
+            pieces_.clear();
+            pending_.gather(pieces_);
+            lk.unlock();
+            try {
                 stream_->write(pieces_, deadline.get());
+            } catch (...) {
+                pending_.clear();
                 lk.lock();
+                throw;
             }
-        } catch (...) {
+            lk.lock();
             pending_.clear();
-            if (!lk.owns_lock()) lk.lock();
-            throw;
         }
-        pending_.clear();
         // Nothing queued while we wrote (the usual case): done, without another trip.
         if (protocol_->output_size() == 0) break;
     }
     half_close_if_requested();
+}
+
+// Writes what the socket takes now, without blocking: bytes left from an earlier attempt
+// first, then the protocol's. What is left stays in pending_. True when everything went
+// out, including what the transport holds (TLS ciphertext). Requires both locks.
+bool connection_engine::write_without_blocking() {
+    // Usually nothing is left from before: the protocol's frames are written from where
+    // they lie, and most fit in the socket's buffer: one system call, no copy, no swap.
+    core::output_queue* queue = &pending_;
+    if (pending_.empty()) {
+        queue = &protocol_->output();
+    } else if (protocol_->output_size() > 0) {
+        core::output_queue more;
+        protocol_->take_output(more);
+        pending_.append_queue(more);
+    }
+    // With nothing of ours queued, try_write() still pushes on what the transport holds.
+    if (!queue->empty() || stream_->has_buffered_output()) {
+        pieces_.clear();
+        queue->gather(pieces_);
+        try {
+            queue->consume(stream_->try_write(pieces_));
+        } catch (...) {
+            queue->clear();
+            throw;
+        }
+    }
+    if (queue != &pending_ && !queue->empty()) protocol_->take_output(pending_);
+    return pending_.empty() && !stream_->has_buffered_output();
 }
 
 // The server ends its direction once the close frames are exchanged (RFC 6455 §7.1.1), then
@@ -382,26 +401,13 @@ void connection_engine::try_flush(lock& lk) {
         return;
     write_lock writing(write_mutex_, std::try_to_lock);
     if (!writing) return;
-    if (protocol_->output_size() > 0) {
-        core::output_queue more;
-        protocol_->take_output(more);
-        pending_.append_queue(more);
+    try {
+        unwritten_ = !write_without_blocking();
+    } catch (const std::exception& e) {
+        if (failure_.empty()) failure_ = e.what();
+        abort_locked(lk);
+        return;
     }
-    // With nothing of ours pending, try_write() still pushes on what the transport holds
-    // (TLS ciphertext the socket could not take yet).
-    if (!pending_.empty() || stream_->has_buffered_output()) {
-        pieces_.clear();
-        pending_.gather(pieces_);
-        try {
-            pending_.consume(stream_->try_write(pieces_));
-        } catch (const std::exception& e) {
-            pending_.clear();
-            if (failure_.empty()) failure_ = e.what();
-            abort_locked(lk);
-            return;
-        }
-    }
-    unwritten_ = !pending_.empty() || stream_->has_buffered_output();
     if (!unwritten_) half_close_if_requested();
 }
 

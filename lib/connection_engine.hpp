@@ -130,6 +130,7 @@ private:
     void handle_events();
     write_lock lock_writer(lazy_deadline& deadline);
     void write_pending(lock& lk, lazy_deadline& deadline);
+    bool write_without_blocking();
     void write_or_fail(lock& lk, lazy_deadline& deadline);
     void read_available(lock& lk);
     bool reading_paused() const;

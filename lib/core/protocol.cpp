@@ -251,7 +251,9 @@ void protocol::start_frame(const frame_header& header) {
             message_compressed_ = header.rsv1;
             handed_out_ = 0;
             message_size_ = 0;
-            if (spare_.capacity() > message_.capacity()) message_.swap(spare_);
+            // A move, not a swap: libstdc++ inlines it (and hands message_'s old storage to
+            // spare_), where swap() is a call into the library.
+            if (spare_.capacity() > message_.capacity()) message_ = std::move(spare_);
             message_.clear();
             utf8_in_.reset();
         }

@@ -18,7 +18,7 @@ namespace {
 
 // mask_key_source's batch size (private there): a source that reused or stopped refilling
 // its batch would repeat a run of this many keys.
-constexpr std::size_t keys_per_batch = 64;
+constexpr std::size_t keys_per_batch = 256;
 
 std::vector<mask_key> draw(mask_key_source& source, std::size_t n) {
     std::vector<mask_key> keys(n);

@@ -168,6 +168,9 @@ public:
     void take_output(output_queue& out);
     /// Bytes waiting to be taken.
     std::size_t output_size() const noexcept { return output_.size(); }
+    /// The bytes to write, for a caller that writes them from where they lie and consume()s
+    /// what was written; the alternative to take_output() when the write cannot block.
+    output_queue& output() noexcept { return output_; }
     /// True once the transport should be closed after the pending output is written: the
     /// server after the close handshake or a failure, the client after the server's EOF.
     bool transport_close_requested() const noexcept { return close_transport_; }

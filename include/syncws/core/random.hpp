@@ -22,7 +22,8 @@ public:
     mask_key next();
 
 private:
-    static constexpr std::size_t batch_keys = 64;
+    // 1 KiB: a call into OpenSSL costs about as much for 1 KiB as for 256 bytes.
+    static constexpr std::size_t batch_keys = 256;
     std::array<unsigned char, 4 * batch_keys> batch_{};
     std::size_t used_ = batch_.size();
 };
