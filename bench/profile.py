@@ -92,7 +92,39 @@ def callgrind_top(path, echoes, top):
         elif total and len(lines) < top:
             lines.append(f"{count / echoes:10.0f}  {match.group(2)[:150]}")
     header = f"instructions per echo: {total / echoes:.0f}" if total else "no callgrind totals"
-    return header + "\n" + "\n".join(lines)
+    return header + "\n" + hot_code_lines(path, echoes) + "\n" + "\n".join(lines)
+
+
+def hot_code_lines(path, echoes):
+    """How many 64-byte lines of code run on (nearly) every echo, by object.
+
+    Pinned on one CPU, server and load generator take turns in the same caches, so the
+    code a server touches per echo slows the generator as well (docs/performance.md); the
+    instruction count alone does not show that. Needs callgrind's per-instruction dump
+    with absolute addresses (--dump-instr=yes --dump-line=no --compress-pos=no)."""
+    executions, names, obj, skip_next = {}, {}, "?", False
+    with open(path) as dump:
+        for line in dump:
+            if skip_next:  # the call's inclusive cost, not this instruction's
+                skip_next = False
+            elif line.startswith(("ob=", "cob=")):  # "(id) name" once, then "(id)"
+                ref, _, name = line.split("=", 1)[1].strip().partition(" ")
+                names.setdefault(ref, os.path.basename(name or ref))
+                if line.startswith("ob="):
+                    obj = names[ref]
+            elif line.startswith("calls="):
+                skip_next = True
+            elif line.startswith("0x"):
+                address, _, cost = line.partition(" ")
+                key = (obj, int(address, 16) // 64)
+                executions[key] = executions.get(key, 0) + int(cost.split()[0] or 0)
+    by_object = {}
+    for (name, _), count in executions.items():
+        if count >= 0.9 * echoes:
+            by_object[name] = by_object.get(name, 0) + 1
+    ranked = sorted(by_object.items(), key=lambda kv: -kv[1])
+    return (f"code lines (64 B) run per echo: {sum(by_object.values())} ("
+            + ", ".join(f"{name} {n}" for name, n in ranked) + ")")
 
 
 def profile(args, programs, scenario, peer, cert, scratch):
@@ -101,7 +133,8 @@ def profile(args, programs, scenario, peer, cert, scratch):
         return f"{peer}: not available", None
     out = os.path.join(scratch, peer.replace(">", "-") + (".callgrind" if args.callgrind else ".out"))
     if args.callgrind:
-        argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + argv
+        argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=yes",
+                "--dump-line=no", "--compress-pos=no"] + argv
     server = run.Server(argv, scenario.get("pinned"))
     try:
         gen_argv = [server.url] + scenario["args"] + run.client_args(peer)
