@@ -7,8 +7,8 @@
 // and FIN; a ping's echo is a pong, a close's ends the connection) and written back with one
 // write, as the raw echo writes what it read. That is the least any WebSocket server must do
 // per message; it checks nothing else (it only serves our load generator), and takes frames
-// of up to 64 KiB, enough for the small-message rows where the question is whether a target
-// is reachable at all.
+// of up to 1 MiB, the largest the scenarios send: every row where the question is whether a
+// target is reachable at all by a WebSocket server.
 //
 //   raw_echo_server [--host 127.0.0.1] [--port 0] [--tls-cert FILE --tls-key FILE] [--websocket]
 //
@@ -86,6 +86,9 @@ void echo(stream s) {
 // ------------------------------------------------------------------ --websocket
 
 constexpr std::size_t max_head = 8 * 1024;
+// A whole frame of the largest message the scenarios send (1 MiB) with its longest header:
+// the floor echoes complete frames, as a WebSocket server delivers complete messages.
+constexpr std::size_t max_frame = 1024 * 1024 + 14;
 
 // Reads the opening handshake's request head into buffer and answers it with 101; returns
 // how many bytes of buffer follow the head (the first frames), or -1.
@@ -122,33 +125,57 @@ long accept_websocket(const stream& s, char* buffer) {
     return static_cast<long>(have - head.size());
 }
 
+// Unmasks size bytes of payload into out, 8 at a time (which the compiler vectorises), as a
+// lean server would: a byte loop would make the floor slower than syncws on 1 MiB frames.
+void unmask_copy(const unsigned char* payload, std::size_t size, const unsigned char* key, char* out) {
+    unsigned char key8[8];
+    for (int i = 0; i < 8; ++i) key8[i] = key[i % 4];
+    std::uint64_t mask;
+    std::memcpy(&mask, key8, 8);
+    std::size_t i = 0;
+    for (; i + 8 <= size; i += 8) {
+        std::uint64_t word;
+        std::memcpy(&word, payload + i, 8);
+        word ^= mask;
+        std::memcpy(out + i, &word, 8);
+    }
+    for (; i < size; ++i) out[i] = static_cast<char>(payload[i] ^ key[i % 4]);
+}
+
 // Turns the complete client frames at the start of in[0, size) into server frames in out;
-// returns the bytes of in used, and sets out_size and closed (a close frame was echoed).
-// -1: a frame the floor does not take (unmasked, 64-bit length, larger than the buffer).
+// returns the bytes of in used, and sets out_size, closed (a close frame was echoed) and
+// next_frame (the whole size of the incomplete frame left, when its header is in).
+// -1: a frame the floor does not take (unmasked, or larger than max_frame).
 long echo_frames(const unsigned char* in, std::size_t size, char* out, std::size_t& out_size,
-                 bool& closed) {
+                 bool& closed, std::size_t& next_frame) {
     std::size_t used = 0;
     out_size = 0;
+    next_frame = 0;
     while (!closed && size - used >= 2) {
         const unsigned char* frame = in + used;
-        if (!(frame[1] & 0x80) || (frame[1] & 0x7f) == 127) return -1;
-        std::size_t length = frame[1] & 0x7f, header = 2;
-        if (length == 126) {
-            if (size - used < 4) break;
-            length = (std::size_t{frame[2]} << 8) | frame[3];
-            header = 4;
+        if (!(frame[1] & 0x80)) return -1;
+        // The length's own size: 7 bits, or 16 or 64 after them (RFC 6455 section 5.2).
+        const unsigned code = frame[1] & 0x7f;
+        const std::size_t extended = code == 127 ? 8 : code == 126 ? 2 : 0, header = 2 + extended;
+        if (size - used < header) break;
+        std::uint64_t length = code;
+        if (extended > 0) {
+            length = 0;
+            for (std::size_t i = 0; i < extended; ++i) length = (length << 8) | frame[2 + i];
         }
-        if (header + 4 + length > buffer_size) return -1;
-        if (size - used < header + 4 + length) break;
+        if (length > max_frame - header - 4) return -1;
+        if (size - used < header + 4 + length) {
+            next_frame = header + 4 + length;
+            break;
+        }
         const unsigned char* key = frame + header;
         const unsigned char* payload = key + 4;
         const unsigned op = frame[0] & 0x0f;
         char* echo = out + out_size;
         echo[0] = static_cast<char>((frame[0] & 0xf0) | (op == 9 ? 10 : op));
-        echo[1] = static_cast<char>(header == 2 ? length : 126);
-        if (header == 4) echo[2] = static_cast<char>(frame[2]), echo[3] = static_cast<char>(frame[3]);
-        for (std::size_t i = 0; i < length; ++i)
-            echo[header + i] = static_cast<char>(payload[i] ^ key[i % 4]);
+        echo[1] = static_cast<char>(code);
+        std::memcpy(echo + 2, frame + 2, extended);
+        unmask_copy(payload, length, key, echo + header);
         out_size += header + length;
         used += header + 4 + length;
         closed = op == 8;
@@ -156,25 +183,42 @@ long echo_frames(const unsigned char* in, std::size_t size, char* out, std::size
     return static_cast<long>(used);
 }
 
+// A buffer that grows to the largest frame seen: a connection echoing small messages holds
+// 64 KiB like the raw echo, not the 1 MiB a large message needs.
+struct frame_buffer {
+    std::unique_ptr<char[]> data{new char[buffer_size]};
+    std::size_t size = buffer_size;
+
+    void fit(std::size_t frame, std::size_t keep) {
+        if (frame <= size) return;
+        std::unique_ptr<char[]> larger(new char[frame]);
+        std::memcpy(larger.get(), data.get(), keep);
+        data = std::move(larger);
+        size = frame;
+    }
+};
+
 void echo_websocket(const stream& s) {
     // A server frame is 4 bytes shorter than the client frame it echoes: out never overflows.
-    const std::unique_ptr<char[]> in(new char[buffer_size]), out(new char[buffer_size]);
-    long pending = accept_websocket(s, in.get());
+    frame_buffer in, out;
+    long pending = accept_websocket(s, in.data.get());
     bool closed = false;
     while (pending >= 0 && !closed) {
-        const ssize_t n = s.read(in.get() + pending, buffer_size - static_cast<std::size_t>(pending));
+        const ssize_t n = s.read(in.data.get() + pending, in.size - static_cast<std::size_t>(pending));
         if (n <= 0) break;
         const std::size_t have = static_cast<std::size_t>(pending + n);
-        std::size_t out_size = 0;
-        const long used = echo_frames(reinterpret_cast<unsigned char*>(in.get()), have, out.get(),
-                                      out_size, closed);
+        std::size_t out_size = 0, next_frame = 0;
+        const long used = echo_frames(reinterpret_cast<unsigned char*>(in.data.get()), have,
+                                      out.data.get(), out_size, closed, next_frame);
         if (used < 0) {
             std::fprintf(stderr, "raw_echo_server: a frame --websocket does not take\n");
             break;
         }
-        if (out_size > 0 && !s.write_all(out.get(), out_size)) break;
-        std::memmove(in.get(), in.get() + used, have - static_cast<std::size_t>(used));
+        if (out_size > 0 && !s.write_all(out.data.get(), out_size)) break;
         pending = static_cast<long>(have - static_cast<std::size_t>(used));
+        std::memmove(in.data.get(), in.data.get() + used, static_cast<std::size_t>(pending));
+        in.fit(next_frame, static_cast<std::size_t>(pending));
+        out.fit(next_frame, 0);
     }
 }
 

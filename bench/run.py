@@ -3,8 +3,9 @@
 
 Three servers side by side, each started fresh on 127.0.0.1 (port 0) for every cell:
 raw TCP echo (the limit), syncws (`syncws serve --echo`) and Boost.Beast's synchronous API;
-the small-message rows add ws-floor, the raw echo doing only the framing any WebSocket
-server must (`raw_echo_server --websocket`). One load generator of our own (bench/load_generator) drives them all with the same
+the plain rows of binary messages and (e) add ws-floor, the raw echo doing only the framing
+any WebSocket server must (`raw_echo_server --websocket`).
+One load generator of our own (bench/load_generator) drives them all with the same
 messages, checking every echo byte for byte. Every scenario runs against every server in
 each round (the order of the servers rotates between rounds); figures are medians over
 the rounds. Then the compressed-echo comparison (permessage-deflate) and core_bench.
@@ -48,27 +49,27 @@ def echo(conns, in_flight, size, payload="binary"):
 
 PLAIN = ["raw", "syncws", "beast"]
 TLS = ["raw-tls", "syncws-tls", "beast-tls"]
-# The small-message rows also show ws-floor: the raw echo server doing the least framing any
-# WebSocket server must (raw_echo_server --websocket), so the table says how far below
+# The plain rows of binary messages and (e) also show ws-floor: the raw echo server doing the least framing
+# any WebSocket server must (raw_echo_server --websocket), so the table says how far below
 # raw TCP a WebSocket server has to be at best.
-SMALL = PLAIN + ["ws-floor"]
+WITH_FLOOR = PLAIN + ["ws-floor"]
 
 SCENARIOS = [
     dict(id="a-pinned", label="(a) 1 conn ping-pong 32 B, pinned", args=echo(1, 1, 32),
-         unit="msg/s", target=0.95, pinned=True, peers=SMALL),
+         unit="msg/s", target=0.95, pinned=True, peers=WITH_FLOOR),
     dict(id="a", label="(a) 1 conn ping-pong 32 B, unpinned", args=echo(1, 1, 32),
-         unit="msg/s", target=0.95, peers=SMALL),
+         unit="msg/s", target=0.95, peers=WITH_FLOOR),
     dict(id="b", label="(b) 16 conns ping-pong 32 B", args=echo(16, 1, 32),
-         unit="msg/s", target=0.95, peers=SMALL),
+         unit="msg/s", target=0.95, peers=WITH_FLOOR),
     dict(id="c", label="(c) 4 conns x 64 KiB, 4 in flight", args=echo(4, 4, 64 * KIB),
-         unit="MB/s", target=0.8, peers=PLAIN),
+         unit="MB/s", target=0.8, peers=WITH_FLOOR),
     dict(id="d-binary", label="(d) 1 conn x 1 MiB binary, 4 in flight", args=echo(1, 4, MIB),
-         unit="MB/s", target=1.0, peers=PLAIN),
+         unit="MB/s", target=1.0, peers=WITH_FLOOR),
     dict(id="d-text", label="(d) 1 conn x 1 MiB mixed UTF-8 text, 4 in flight",
          args=echo(1, 4, MIB, "utf8"), unit="MB/s", target=0.8, peers=PLAIN),
     dict(id="e", label="(e) connect+handshake+echo+close, 4 threads",
          args=["--scenario", "connect", "--threads", "4", "--size", "32"],
-         unit="conn/s", target=1.2, peers=PLAIN),
+         unit="conn/s", target=1.2, peers=WITH_FLOOR),
     dict(id="f", label="(f) idle connections: server memory", unit="idle", target=1.1, peers=PLAIN),
     # (g): the same server (Beast), two clients; the base is our lean generator.
     dict(id="g-a", label="(g) client cost: (a) pinned, against Beast", args=echo(1, 1, 32),
