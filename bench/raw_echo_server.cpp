@@ -38,6 +38,8 @@
 #include <openssl/sha.h>
 #include <openssl/ssl.h>
 
+#include "lean_mask.hpp"
+
 namespace {
 
 constexpr std::size_t buffer_size = 64 * 1024;  // as syncws's receive buffer
@@ -125,23 +127,6 @@ long accept_websocket(const stream& s, char* buffer) {
     return static_cast<long>(have - head.size());
 }
 
-// Unmasks size bytes of payload into out, 8 at a time (which the compiler vectorises), as a
-// lean server would: a byte loop would make the floor slower than syncws on 1 MiB frames.
-void unmask_copy(const unsigned char* payload, std::size_t size, const unsigned char* key, char* out) {
-    unsigned char key8[8];
-    for (int i = 0; i < 8; ++i) key8[i] = key[i % 4];
-    std::uint64_t mask;
-    std::memcpy(&mask, key8, 8);
-    std::size_t i = 0;
-    for (; i + 8 <= size; i += 8) {
-        std::uint64_t word;
-        std::memcpy(&word, payload + i, 8);
-        word ^= mask;
-        std::memcpy(out + i, &word, 8);
-    }
-    for (; i < size; ++i) out[i] = static_cast<char>(payload[i] ^ key[i % 4]);
-}
-
 // Turns the complete client frames at the start of in[0, size) into server frames in out;
 // returns the bytes of in used, and sets out_size, closed (a close frame was echoed) and
 // next_frame (the whole size of the incomplete frame left, when its header is in).
@@ -175,7 +160,7 @@ long echo_frames(const unsigned char* in, std::size_t size, char* out, std::size
         echo[0] = static_cast<char>((frame[0] & 0xf0) | (op == 9 ? 10 : op));
         echo[1] = static_cast<char>(code);
         std::memcpy(echo + 2, frame + 2, extended);
-        unmask_copy(payload, length, key, echo + header);
+        bench::lean_mask_copy(echo + header, reinterpret_cast<const char*>(payload), length, key);
         out_size += header + length;
         used += header + 4 + length;
         closed = op == 8;

@@ -8,6 +8,8 @@
 #include <openssl/sha.h>
 #include <zlib.h>
 
+#include "../lean_mask.hpp"
+
 namespace loadgen {
 
 // ------------------------------------------------------------------ byte_queue
@@ -87,24 +89,6 @@ private:
 enum opcode : unsigned { continuation = 0, text_frame = 1, binary_frame = 2, close_frame = 8,
                          ping_frame = 9, pong_frame = 10 };
 
-// XOR with the key while copying: one pass over the payload, eight bytes at a time
-// (which the compiler vectorises), as a real client would mask.
-void mask_copy(char* out, const char* in, std::size_t n, const unsigned char key[4]) {
-    unsigned char key8[8];
-    std::memcpy(key8, key, 4);
-    std::memcpy(key8 + 4, key, 4);
-    std::uint64_t k;
-    std::memcpy(&k, key8, 8);
-    std::size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        std::uint64_t w;
-        std::memcpy(&w, in + i, 8);
-        w ^= k;
-        std::memcpy(out + i, &w, 8);
-    }
-    for (; i < n; ++i) out[i] = static_cast<char>(in[i] ^ key[i % 4]);
-}
-
 // A client frame: FIN, the opcode (and RSV1 for a compressed message), masked payload.
 void write_frame(byte_queue& out, unsigned first_byte, std::string_view payload, xorshift& rng) {
     char header[14];
@@ -128,7 +112,7 @@ void write_frame(byte_queue& out, unsigned first_byte, std::string_view payload,
     h += 4;
     char* at = out.grow(h + n);
     std::memcpy(at, header, h);
-    mask_copy(at + h, payload.data(), n, key);
+    bench::lean_mask_copy(at + h, payload.data(), n, key);
 }
 
 // zlib raw deflate for one direction of permessage-deflate (RFC 7692 §7.2).
