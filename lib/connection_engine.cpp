@@ -178,7 +178,7 @@ void connection_engine::read_once(lock& lk, clock::time_point deadline) {
     lk.lock();
     if (thrown) transport_error_ = thrown;
     reading_ = false;
-    protocol_->commit_receive(result.status == read_status::data ? result.size : 0);
+    commit_read(result.status == read_status::data ? result.size : 0);
     // An abort from another thread may land while we read: the bytes read still count, and
     // then the connection ends here, since that thread left the end to us.
     if (!error.empty() || result.status == read_status::eof || transport_ended_) {
@@ -201,7 +201,7 @@ void connection_engine::read_available(lock& lk) {
         if (failure_.empty()) failure_ = e.what();
         result.status = read_status::eof;
     }
-    protocol_->commit_receive(result.status == read_status::data ? result.size : 0);
+    commit_read(result.status == read_status::data ? result.size : 0);
     if (result.status == read_status::eof) {
         stop_watching();
         transport_ended_ = true;
@@ -217,6 +217,14 @@ void connection_engine::read_available(lock& lk) {
         stream_->abort();
     }
     wake_all();
+}
+
+// The protocol takes the bytes read, and the transport learns how many more are certain to
+// come (the rest of a large frame): whoever waits for the socket next, a reader or the
+// monitor, then wakes once they are there rather than for every piece.
+void connection_engine::commit_read(std::size_t size) {
+    protocol_->commit_receive(size);
+    stream_->expect_input(protocol_->frame_bytes_to_come());
 }
 
 bool connection_engine::reading_paused() const {

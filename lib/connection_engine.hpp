@@ -133,6 +133,7 @@ private:
     bool write_without_blocking();
     void write_or_fail(lock& lk, lazy_deadline& deadline);
     void read_available(lock& lk);
+    void commit_read(std::size_t size);
     bool reading_paused() const;
     void flush(lock& lk, lazy_deadline deadline);
     void try_flush(lock& lk);

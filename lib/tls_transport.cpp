@@ -329,6 +329,14 @@ public:
         return plaintext.consumed();
     }
 
+    // Plaintext to come. The socket is waited on only once OpenSSL is starved: arm it now if
+    // it is, else fetch() does when it becomes so.
+    void expect_input(std::uint64_t plaintext) override {
+        lock lk(mutex_);
+        expected_ = plaintext;
+        if (starved_) expect_ciphertext();
+    }
+
     void shutdown_write() noexcept override {
         try {
             lock lk(mutex_);
@@ -488,6 +496,7 @@ private:
     read_status fetch(lock& lk, fetch_buffer& into, clock::time_point deadline, bool blocking) {
         read_result result{read_status::eof};
         {
+            expect_ciphertext();
             unlocked outside(lk);
             result = blocking ? inner_->read(into.bytes, sizeof into.bytes, deadline)
                               : inner_->try_read(into.bytes, sizeof into.bytes);
@@ -497,6 +506,15 @@ private:
             starved_ = false;
         }
         return result.status;
+    }
+
+    // Starved, under mutex_: tells the socket how much ciphertext is certain to come of the
+    // plaintext expected. OpenSSL holds at most part of one record, with up to a record's
+    // plaintext; the rest comes as at least as many bytes of ciphertext. Unless TLS 1.2
+    // compression (which a caller's SSL_CTX can enable) shrinks it: then no promise.
+    void expect_ciphertext() {
+        const bool compressed = SSL_get_current_compression(ssl_) != nullptr;
+        inner_->expect_input(!compressed && expected_ > record_size ? expected_ - record_size : 0);
     }
 
     void fetch_for_handshake(lock& lk, fetch_buffer& into, clock::time_point deadline) {
@@ -842,6 +860,7 @@ private:
     std::optional<verify_failure> verify_failure_;
     std::optional<tls_error> failure_;  // a record could not be read: every read fails so
     int peer_hello_version_ = 0;
+    std::uint64_t expected_ = 0;  // plaintext certain to come (expect_input())
     // the writer's own, used without mutex_
     std::string sending_;
     std::string staging_;

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -70,6 +71,12 @@ public:
     /// Reads up to size bytes, blocking until at least one arrives, the stream ends, or the
     /// deadline passes. Throws syncws::error on a network error (reset, TLS failure).
     virtual read_result read(char* buffer, std::size_t size, clock::time_point deadline) = 0;
+    /// Bytes certain to come before anything else is needed (the rest of a frame), until
+    /// told otherwise: whoever waits for the socket to become readable, read() or the
+    /// monitor's poll, may then sleep until that many have arrived instead of waking for each
+    /// piece; 0 wakes for any byte. Never more than is certain to come, or a wait would be for
+    /// bytes the peer has no reason to send. Thread-safety: the reader's, as read().
+    virtual void expect_input(std::uint64_t bytes) { static_cast<void>(bytes); }
     /// Reads what is available without blocking (would_block when nothing is).
     virtual read_result try_read(char* buffer, std::size_t size) = 0;
     /// Writes every piece, in order, blocking until done. Throws timeout_error when the

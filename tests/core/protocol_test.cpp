@@ -769,6 +769,39 @@ TEST_CASE("a large payload is read directly into the message buffer") {
     CHECK(as_message(events[0]).data == payload);
 }
 
+TEST_CASE("the bytes still to come are the rest of the frame being read, and none between frames") {
+    protocol p = server();
+    CHECK(p.frame_bytes_to_come() == 0);
+    const std::string input = to(p, opcode::binary, std::string(100000, 'q')) + to(p, opcode::text, "next");
+    p.receive_data(input.substr(0, 10));  // part of the 14-byte header: the length is not known yet
+    CHECK(p.frame_bytes_to_come() == 0);
+    p.receive_data(input.substr(10, 4 + 1000));
+    CHECK(p.frame_bytes_to_come() == 99000);
+    small_read_buffer lent;
+    const receive_buffer region = p.prepare_receive(lent);  // read directly: counted once committed
+    std::copy_n(input.data() + 1014, 500, region.data);
+    CHECK(p.frame_bytes_to_come() == 99000);
+    p.commit_receive(500);
+    CHECK(p.frame_bytes_to_come() == 98500);
+    p.receive_data(input.substr(1514, 98500));
+    CHECK(p.frame_bytes_to_come() == 0);  // the next frame has not started
+    p.receive_data(input.substr(100014, 9));  // a 6-byte header and 3 of the 4 payload bytes
+    CHECK(p.frame_bytes_to_come() == 1);
+    p.receive_data(input.substr(100023));
+    CHECK(p.frame_bytes_to_come() == 0);
+    const auto events = events_of(p);
+    REQUIRE(events.size() == 2);
+    CHECK(as_message(events[1]).data == "next");
+}
+
+TEST_CASE("no bytes are promised once input is discarded after a close") {
+    protocol p = server();
+    p.receive_data(to(p, opcode::close, close_payload(1000)));
+    const std::string big = to(p, opcode::binary, std::string(100000, 'q'));
+    p.receive_data(big.substr(0, 20));
+    CHECK(p.frame_bytes_to_come() == 0);
+}
+
 TEST_CASE("reads start in the caller's small buffer and grow to the receive buffer once one fills it") {
     protocol p = server();
     small_read_buffer lent;

@@ -734,3 +734,75 @@ TEST_CASE("recv with duration::max() waits instead of overflowing") {
 }
 
 }  // TEST_SUITE
+
+// While the rest of a large frame is certain to come, a reader sleeps until much of it is
+// there (SO_RCVLOWAT) instead of waking for every segment; it must never wait for bytes the
+// peer is not going to send.
+TEST_SUITE("blocking connection: large frames arriving in pieces") {
+
+namespace {
+
+std::string patterned(std::size_t size) {
+    std::string bytes(size, '\0');
+    for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>(i * 7 + i / 251);
+    return bytes;
+}
+
+}  // namespace
+
+TEST_CASE("recv without a timeout gets a large frame whose pieces arrive while it waits, then the next message") {
+    const std::string payload = patterned(300 * 1024);
+    const std::string wire = test::server_frame(syncws::core::opcode::binary, payload) +
+                             test::server_frame(syncws::core::opcode::text, "after");
+    for (const auto& cuts : test::large_frame_cuts()) {
+        CAPTURE(cuts.front());
+        test::raw_server peer;
+        auto client = peer.connect_client(syncws::client_options());
+        const auto received = test::receive_written_in_pieces(
+            client, peer.fd(), wire, cuts, 2, [&peer](const std::string& piece) { peer.write(piece); });
+        CHECK(received[0] == payload);
+        CHECK(received[1] == "after");
+        peer.vanish();  // no close handshake to wait for
+    }
+}
+
+TEST_CASE("recv with a timeout gets a large frame whose pieces arrive while it waits") {
+    const std::string payload = patterned(300 * 1024);
+    const std::string wire = test::server_frame(syncws::core::opcode::binary, payload);
+    for (const auto& cuts : test::large_frame_cuts()) {
+        CAPTURE(cuts.front());
+        test::raw_server peer;
+        auto client = peer.connect_client(syncws::client_options());
+        std::thread writer([&] { test::write_in_pieces(wire, cuts, [&](const std::string& b) { peer.write(b); }); });
+        const auto received = client.recv(20s);
+        writer.join();
+        REQUIRE(received);
+        CHECK(received->data == payload);
+        peer.vanish();
+    }
+}
+
+TEST_CASE("while nobody calls recv, the rest of a large frame is read and a ping after it answered") {
+    const std::string payload = patterned(600 * 1024);
+    const std::string wire = test::server_frame(syncws::core::opcode::binary, payload) +
+                             test::server_frame(syncws::core::opcode::ping, "after");
+    test::raw_server peer;
+    auto client = peer.connect_client(syncws::client_options());
+    const int peer_fd = peer.fd();
+    peer.write(wire.substr(0, 200 * 1024));
+    CHECK_FALSE(client.recv(200ms));  // reads what came, and gives up in the middle of the frame
+    // From here only the connection's monitor reads: it waits for a large piece, then for a
+    // last one smaller than that.
+    peer.write(wire.substr(200 * 1024, 300 * 1024));
+    std::this_thread::sleep_for(100ms);
+    peer.write(wire.substr(500 * 1024));
+    const auto pong = test::bounded_on_socket(peer_fd, [&] { return peer.read_frame(); });
+    CHECK(pong.first == syncws::core::opcode::pong);
+    CHECK(pong.second == "after");
+    const auto received = client.recv(10s);
+    REQUIRE(received);
+    CHECK(received->data == payload);
+    peer.vanish();
+}
+
+}  // TEST_SUITE

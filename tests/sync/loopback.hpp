@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include <asio.hpp>
 
@@ -138,6 +139,65 @@ auto bounded(F f, std::chrono::seconds bound = 20s) {
     auto result = std::async(std::launch::async, std::move(f));
     REQUIRE(result.wait_for(bound) == std::future_status::ready);
     return result.get();
+}
+
+/// As bounded(), for a wait with no timeout of its own on a socket (recv() without one, a
+/// blocking read): past the bound it shuts fd down, which ends the wait, and fails the test.
+template <class F>
+auto bounded_on_socket(int fd, F f, std::chrono::seconds bound = 20s) {
+    auto result = std::async(std::launch::async, std::move(f));
+    if (result.wait_for(bound) != std::future_status::ready) {
+        ::shutdown(fd, SHUT_RDWR);
+        FAIL_CHECK("still waiting after " << bound.count() << " s: ended by shutting the socket down");
+    }
+    return result.get();
+}
+
+/// The pieces of wire, cut at the given offsets, written one by one with a pause between
+/// them, so that a reader sees each arrive while it waits for the rest. write(piece) sends.
+template <class Write>
+void write_in_pieces(const std::string& wire, const std::vector<std::size_t>& cuts, Write write) {
+    std::size_t from = 0;
+    for (const std::size_t cut : cuts) {
+        write(wire.substr(from, cut - from));
+        from = cut;
+        std::this_thread::sleep_for(50ms);
+    }
+    write(wire.substr(from));
+}
+
+/// The data of the next `count` messages c receives through recv() with no timeout, while
+/// another thread writes wire to it in pieces through write() (write_in_pieces()). Bounded
+/// by shutting peer_fd down.
+template <class Write>
+std::vector<std::string> receive_written_in_pieces(syncws::connection& c, int peer_fd, const std::string& wire,
+                                                   const std::vector<std::size_t>& cuts, std::size_t count,
+                                                   Write write) {
+    std::thread writer([&] {
+        try {
+            write_in_pieces(wire, cuts, write);
+        } catch (...) {
+            // The socket was shut down: the reader's side reports the failure.
+        }
+    });
+    struct joined {
+        std::thread& thread;
+        ~joined() { thread.join(); }
+    } join_writer{writer};
+    return bounded_on_socket(peer_fd, [&c, count] {
+        std::vector<std::string> data;
+        for (std::size_t i = 0; i < count; ++i) data.push_back(c.recv().data);
+        return data;
+    });
+}
+
+/// Ways to cut a frame of about 300 KiB: pieces smaller and larger than what a reader waits
+/// for at once, a last piece of a few bytes, and cuts inside its header.
+inline std::vector<std::vector<std::size_t>> large_frame_cuts() {
+    return {{200 * 1024, 260 * 1024},
+            {4, 100 * 1024, 299 * 1024},
+            {64 * 1024, 128 * 1024, 192 * 1024, 256 * 1024},
+            {16 * 1024 + 3, 300 * 1024 + 5}};
 }
 
 }  // namespace test

@@ -306,6 +306,7 @@ public:
     void request_key_update() { REQUIRE(SSL_key_update(ssl_.get(), SSL_KEY_UPDATE_REQUESTED) == 1); }
     /// Ends TCP with no close_notify.
     void close_tcp() { socket_.reset(); }
+    int fd() const { return socket_->native_handle(); }
 
 private:
     std::unique_ptr<asio::ip::tcp::socket> socket_;
@@ -793,6 +794,23 @@ TEST_CASE("truncation before the close handshake is 1006, with or without close_
         } catch (const syncws::connection_closed_error& e) {
             CHECK(e.code() == 1006);
         }
+    }
+}
+
+TEST_CASE("recv without a timeout gets a large frame whose records arrive in pieces while it waits, then the next message") {
+    // The reader sleeps until most of the rest of the frame is there, less what OpenSSL may
+    // already hold of a record: never for more ciphertext than the peer is going to send.
+    std::string payload(300 * 1024, '\0');
+    for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(i * 13 + i / 509);
+    for (const auto& cuts : test::large_frame_cuts()) {
+        CAPTURE(cuts.front());
+        raw_tls_server server;
+        auto [client, peer] = server.connect_client();
+        const std::string wire = peer.frame_bytes(opcode::binary, payload) + peer.frame_bytes(opcode::text, "after");
+        const auto received = test::receive_written_in_pieces(
+            client, peer.fd(), wire, cuts, 2, [&peer = peer](const std::string& piece) { peer.write(piece); });
+        CHECK(received[0] == payload);
+        CHECK(received[1] == "after");
     }
 }
 

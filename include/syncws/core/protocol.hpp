@@ -138,6 +138,13 @@ public:
     /// functions and fail() (the blocking layer reads without holding its lock), but not
     /// the receiving ones.
     void commit_receive(std::size_t n);
+    /// Bytes certain to come before anything else can: the rest of the frame being read
+    /// (none between frames, nor once input is being discarded). A reader may sleep until
+    /// that many have arrived instead of waking for each piece of a large frame, and never
+    /// waits for bytes the peer has no reason to send.
+    std::uint64_t frame_bytes_to_come() const noexcept {
+        return rx_ == rx_state::payload ? payload_remaining_ : 0;
+    }
     /// The transport reached end of stream. Without a close handshake this is 1006.
     void receive_eof();
     /// Hands back the storage of a received message the caller is done with: the next
