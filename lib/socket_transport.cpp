@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <poll.h>
 #include <sys/uio.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -12,7 +13,9 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstring>
+#include <type_traits>
 
 #include "syncws/core/error.hpp"
 
@@ -54,6 +57,23 @@ constexpr std::uint64_t low_water_threshold = 128 * 1024;
 // each of which also costs the sender's CPU the work of waking us.
 constexpr std::uint64_t low_water_cap = 256 * 1024;
 
+// Whether a TCP socket's low water mark can be trusted to wake its reader. Before Linux
+// 5.12 a poll() could sleep with the mark unmet while the receive queue was full ("tcp: fix
+// SO_RCVLOWAT hangs with fat skbs", 5.7, and "tcp: fix SO_RCVLOWAT related hangs under mem
+// pressure", 5.12): the peer could then send nothing more. Older kernels get a wake-up per
+// piece, as before. (A Unix socket's poll() ignores the mark, so it is never set there.)
+bool low_water_wakes_reliably() {
+    static const bool reliable = [] {
+        utsname system{};
+        int major = 0;
+        int minor = 0;
+        if (::uname(&system) != 0 || std::sscanf(system.release, "%d.%d", &major, &minor) != 2)
+            return false;
+        return major > 5 || (major == 5 && minor >= 12);
+    }();
+    return reliable;
+}
+
 [[noreturn]] void throw_network_error(const char* what, int error_number) {
     throw syncws::error(std::string(what) + ": " + std::strerror(error_number));
 }
@@ -61,9 +81,10 @@ constexpr std::uint64_t low_water_cap = 256 * 1024;
 class socket_transport final : public transport {
 public:
     /// Owns fd from now on. local_address names the socket's own end when asked: rarely,
-    /// so a new connection does not pay a system call for it.
-    socket_transport(int fd, std::string remote, std::string (*local_address)(int fd))
-        : fd_(fd), remote_(std::move(remote)), local_address_(local_address) {}
+    /// so a new connection does not pay a system call for it. use_low_water: whether
+    /// expect_input() may set SO_RCVLOWAT (see low_water_wakes_reliably()).
+    socket_transport(int fd, std::string remote, std::string (*local_address)(int fd), bool use_low_water)
+        : fd_(fd), use_low_water_(use_low_water), remote_(std::move(remote)), local_address_(local_address) {}
 
     ~socket_transport() override { ::close(fd_); }
 
@@ -92,6 +113,7 @@ public:
     // only once that many bytes are queued, or the stream ends, fails, or the receive buffer
     // fills. Set only when it changes: a frame arms it once and the next disarms it.
     void expect_input(std::uint64_t bytes) override {
+        if (!use_low_water_) return;
         const int low_water = bytes >= low_water_threshold
                                   ? static_cast<int>(std::min(bytes, low_water_cap))
                                   : 1;
@@ -211,6 +233,7 @@ private:
     }
 
     int fd_ = -1;
+    bool use_low_water_;
     int low_water_ = 1;  // SO_RCVLOWAT as set (the reader's own, see expect_input())
     std::string remote_;
     std::string (*local_address_)(int fd);
@@ -271,7 +294,8 @@ std::unique_ptr<transport> adopt(int fd, const peer_address* known = nullptr) {
         } else {
             peer = endpoint_of<Endpoint>(fd, true);
         }
-        return std::make_unique<socket_transport>(fd, describe(peer), &local_address_of<Endpoint>);
+        const bool use_low_water = std::is_same_v<Endpoint, asio::ip::tcp::endpoint> && low_water_wakes_reliably();
+        return std::make_unique<socket_transport>(fd, describe(peer), &local_address_of<Endpoint>, use_low_water);
     } catch (...) {
         ::close(fd);
         throw;

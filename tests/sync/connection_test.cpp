@@ -740,29 +740,27 @@ TEST_CASE("recv with duration::max() waits instead of overflowing") {
 // peer is not going to send.
 TEST_SUITE("blocking connection: large frames arriving in pieces") {
 
-namespace {
+using test::patterned;
 
-std::string patterned(std::size_t size) {
-    std::string bytes(size, '\0');
-    for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>(i * 7 + i / 251);
-    return bytes;
-}
-
-}  // namespace
-
-TEST_CASE("recv without a timeout gets a large frame whose pieces arrive while it waits, then the next message") {
+TEST_CASE("recv without a timeout gets a large frame whose pieces arrive while it waits, alone or before the next message") {
     const std::string payload = patterned(300 * 1024);
-    const std::string wire = test::server_frame(syncws::core::opcode::binary, payload) +
-                             test::server_frame(syncws::core::opcode::text, "after");
-    for (const auto& cuts : test::large_frame_cuts()) {
-        CAPTURE(cuts.front());
-        test::raw_server peer;
-        auto client = peer.connect_client(syncws::client_options());
-        const auto received = test::receive_written_in_pieces(
-            client, peer.fd(), wire, cuts, 2, [&peer](const std::string& piece) { peer.write(piece); });
-        CHECK(received[0] == payload);
-        CHECK(received[1] == "after");
-        peer.vanish();  // no close handshake to wait for
+    const std::string frame = test::server_frame(syncws::core::opcode::binary, payload);
+    const std::string next = test::server_frame(syncws::core::opcode::text, "after");
+    // Alone, the frame's last piece is the last the peer sends: nothing after it could wake a
+    // reader that waits for a byte more than the frame owes.
+    for (const bool alone : {true, false}) {
+        for (const auto& cuts : test::large_frame_cuts()) {
+            CAPTURE(alone);
+            CAPTURE(cuts.front());
+            test::raw_server peer;
+            auto client = peer.connect_client(syncws::client_options());
+            const auto received = test::receive_written_in_pieces(
+                client, peer.fd(), alone ? frame : frame + next, cuts, alone ? 1 : 2,
+                [&peer](const std::string& piece) { peer.write(piece); });
+            CHECK(received[0] == payload);
+            if (!alone) CHECK(received[1] == "after");
+            peer.vanish();  // no close handshake to wait for
+        }
     }
 }
 

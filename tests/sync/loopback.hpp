@@ -18,6 +18,7 @@
 #include "syncws/core/frame.hpp"
 #include "syncws/core/mask.hpp"
 #include "syncws/syncws.hpp"
+#include "pieces.hpp"
 
 namespace test {
 
@@ -153,19 +154,6 @@ auto bounded_on_socket(int fd, F f, std::chrono::seconds bound = 20s) {
     return result.get();
 }
 
-/// The pieces of wire, cut at the given offsets, written one by one with a pause between
-/// them, so that a reader sees each arrive while it waits for the rest. write(piece) sends.
-template <class Write>
-void write_in_pieces(const std::string& wire, const std::vector<std::size_t>& cuts, Write write) {
-    std::size_t from = 0;
-    for (const std::size_t cut : cuts) {
-        write(wire.substr(from, cut - from));
-        from = cut;
-        std::this_thread::sleep_for(50ms);
-    }
-    write(wire.substr(from));
-}
-
 /// The data of the next `count` messages c receives through recv() with no timeout, while
 /// another thread writes wire to it in pieces through write() (write_in_pieces()). Bounded
 /// by shutting peer_fd down.
@@ -189,15 +177,6 @@ std::vector<std::string> receive_written_in_pieces(syncws::connection& c, int pe
         for (std::size_t i = 0; i < count; ++i) data.push_back(c.recv().data);
         return data;
     });
-}
-
-/// Ways to cut a frame of about 300 KiB: pieces smaller and larger than what a reader waits
-/// for at once, a last piece of a few bytes, and cuts inside its header.
-inline std::vector<std::vector<std::size_t>> large_frame_cuts() {
-    return {{200 * 1024, 260 * 1024},
-            {4, 100 * 1024, 299 * 1024},
-            {64 * 1024, 128 * 1024, 192 * 1024, 256 * 1024},
-            {16 * 1024 + 3, 300 * 1024 + 5}};
 }
 
 }  // namespace test

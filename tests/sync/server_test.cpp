@@ -31,6 +31,7 @@
 #include "syncws/core/frame.hpp"
 #include "syncws/core/mask.hpp"
 #include "syncws/syncws.hpp"
+#include "pieces.hpp"
 #include "temp_dir.hpp"
 
 using namespace std::chrono_literals;
@@ -203,16 +204,16 @@ public:
         REQUIRE(response.headers.get("Sec-WebSocket-Accept") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     }
 
-    /// A masked frame, as a client must send.
-    void send_frame(opcode op, const std::string& payload, bool fin = true) {
+    /// A masked frame, as a client must send it.
+    static std::string masked_frame(opcode op, const std::string& payload, bool fin = true) {
         const syncws::core::mask_key key{0x12, 0x34, 0x56, 0x78};
         unsigned char header[syncws::core::max_frame_header_size];
         const std::size_t n = syncws::core::encode_frame_header(header, fin, false, op, payload.size(), &key);
-        std::string bytes(reinterpret_cast<const char*>(header), n);
         std::string masked = payload;
         syncws::core::apply_mask(masked.data(), masked.size(), key);
-        send_bytes(bytes + masked);
+        return std::string(reinterpret_cast<const char*>(header), n) + masked;
     }
+    void send_frame(opcode op, const std::string& payload, bool fin = true) { send_bytes(masked_frame(op, payload, fin)); }
     void send_close(std::uint16_t code, const std::string& reason = "") {
         send_frame(opcode::close, syncws::core::close_frame{code, reason}.serialize());
     }
@@ -463,6 +464,34 @@ TEST_CASE("a Unix socket server answers, and its socket file goes away at shutdo
     server.shutdown();
     struct stat st {};
     CHECK(::lstat(path.c_str(), &st) != 0);
+}
+
+TEST_CASE("a large frame whose pieces arrive while the server waits is echoed whole, over TCP and over a Unix socket") {
+    // Over TCP the server's reader sleeps until most of the rest of the frame is there
+    // (SO_RCVLOWAT); a Unix socket's poll() has no such mark. The client's reads give up
+    // after 10 s, so a reader waiting for more than the frame owes fails the test.
+    temp_dir dir;
+    syncws::server_options unix_options;
+    unix_options.unix_socket = dir.path + "/ws.sock";
+    syncws::server over_tcp(local_options(), echo);
+    syncws::server over_unix(unix_options, echo);
+    over_tcp.start();
+    over_unix.start();
+    const std::string payload = test::patterned(300 * 1024);
+    const std::string wire = raw_client::masked_frame(opcode::binary, payload);
+    for (const bool unix_socket : {false, true}) {
+        for (const auto& cuts : test::large_frame_cuts()) {
+            CAPTURE(unix_socket);
+            CAPTURE(cuts.front());
+            raw_client client = unix_socket ? raw_client::local(unix_options.unix_socket) : raw_client::to(over_tcp);
+            client.open_websocket();
+            test::write_in_pieces(wire, cuts, [&client](const std::string& piece) { client.send_bytes(piece); });
+            const frame f = client.read_frame();
+            CHECK(f.op == opcode::binary);
+            CHECK(f.payload == payload);
+            client.close_cleanly();
+        }
+    }
 }
 
 TEST_CASE("a stale Unix socket file is replaced, but a live server's or a plain file is not") {

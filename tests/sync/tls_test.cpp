@@ -797,20 +797,23 @@ TEST_CASE("truncation before the close handshake is 1006, with or without close_
     }
 }
 
-TEST_CASE("recv without a timeout gets a large frame whose records arrive in pieces while it waits, then the next message") {
+TEST_CASE("recv without a timeout gets a large frame whose records arrive in pieces while it waits, alone or before the next message") {
     // The reader sleeps until most of the rest of the frame is there, less what OpenSSL may
     // already hold of a record: never for more ciphertext than the peer is going to send.
-    std::string payload(300 * 1024, '\0');
-    for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(i * 13 + i / 509);
-    for (const auto& cuts : test::large_frame_cuts()) {
-        CAPTURE(cuts.front());
-        raw_tls_server server;
-        auto [client, peer] = server.connect_client();
-        const std::string wire = peer.frame_bytes(opcode::binary, payload) + peer.frame_bytes(opcode::text, "after");
-        const auto received = test::receive_written_in_pieces(
-            client, peer.fd(), wire, cuts, 2, [&peer = peer](const std::string& piece) { peer.write(piece); });
-        CHECK(received[0] == payload);
-        CHECK(received[1] == "after");
+    const std::string payload = test::patterned(300 * 1024);
+    for (const bool alone : {true, false}) {
+        for (const auto& cuts : test::large_frame_cuts()) {
+            CAPTURE(alone);
+            CAPTURE(cuts.front());
+            raw_tls_server server;
+            auto [client, peer] = server.connect_client();
+            const std::string frame = peer.frame_bytes(opcode::binary, payload);
+            const std::string wire = alone ? frame : frame + peer.frame_bytes(opcode::text, "after");
+            const auto received = test::receive_written_in_pieces(
+                client, peer.fd(), wire, cuts, alone ? 1 : 2, [&peer = peer](const std::string& piece) { peer.write(piece); });
+            CHECK(received[0] == payload);
+            if (!alone) CHECK(received[1] == "after");
+        }
     }
 }
 
