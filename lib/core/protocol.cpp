@@ -70,19 +70,22 @@ void protocol::receive_data(std::string_view data) {
 
 receive_buffer protocol::prepare_receive(small_read_buffer& lent) {
     if (rx_ == rx_state::payload && !is_control(frame_.op) && !message_compressed_ &&
-        (payload_remaining_ >= direct_read_threshold || unfilled_ > 0) &&
+        (payload_remaining_ >= direct_read_threshold || direct_frame_) &&
         state_ != state::connecting) {
         const auto chunk =
             static_cast<std::size_t>(std::min<std::uint64_t>(payload_remaining_, direct_read_chunk));
-        // The buffer grows once per chunk, not once per read: std::string zero-fills what it
-        // grows by, and that costs as much as the read.
+        // The buffer grows once per chunk, not once per read, and only beyond the room it
+        // already has (reused storage comes with its old contents as room): std::string
+        // zero-fills what it grows by, and that costs as much as the read.
         direct_offset_ = message_.size() - unfilled_;
         if (unfilled_ < chunk) {
             message_.resize(direct_offset_ + chunk);
             unfilled_ = chunk;
         }
         direct_ = true;
-        return {message_.data() + direct_offset_, unfilled_};
+        direct_frame_ = true;
+        // Never more than this frame still owes: the room may be larger.
+        return {message_.data() + direct_offset_, std::min(unfilled_, chunk)};
     }
     direct_ = false;
     const bool header_alone = rx_ == rx_state::frame_header && header_spill_size_ == 0 &&
@@ -121,8 +124,7 @@ void protocol::commit_receive(std::size_t n) {
     direct_ = false;
     if (rx_ != rx_state::payload) {
         // The connection failed while the bytes were being read: they are not needed.
-        message_.clear();
-        unfilled_ = 0;
+        discard_message();
         return;
     }
     n = std::min(n, unfilled_);
@@ -132,12 +134,16 @@ void protocol::commit_receive(std::size_t n) {
 
 void protocol::reuse_buffer(std::string&& storage) noexcept {
     if (storage.capacity() > max_reused_buffer || storage.capacity() <= spare_.capacity()) return;
-    spare_ = std::move(storage);
-    spare_.clear();
+    spare_ = std::move(storage);  // its contents too: they become room (start_frame)
 }
 
 void protocol::trim_unfilled() noexcept {
     message_.resize(message_.size() - unfilled_);
+    unfilled_ = 0;
+}
+
+void protocol::discard_message() noexcept {
+    message_.clear();
     unfilled_ = 0;
 }
 
@@ -185,9 +191,17 @@ void protocol::consume(const char* data, std::size_t n) {
                                                             : message_;
                 // Compressed bytes are inflated as they come, so only this read's are kept.
                 if (&target == &compressed_) compressed_.clear();
-                if (&target == &message_ && unfilled_ > 0) trim_unfilled();
-                const std::size_t offset = target.size();
-                target.append(data, take);
+                std::size_t offset;
+                if (&target == &message_ && unfilled_ >= take) {
+                    // Into the room a direct read or reused storage left.
+                    offset = message_.size() - unfilled_;
+                    std::memcpy(&message_[offset], data, take);
+                    unfilled_ -= take;
+                } else {
+                    if (&target == &message_ && unfilled_ > 0) trim_unfilled();
+                    offset = target.size();
+                    target.append(data, take);
+                }
                 data += take;
                 n -= take;
                 consume_payload(target.data() + offset, take);
@@ -254,7 +268,11 @@ void protocol::start_frame(const frame_header& header) {
             // A move, not a swap: libstdc++ inlines it (and hands message_'s old storage to
             // spare_), where swap() is a call into the library.
             if (spare_.capacity() > message_.capacity()) message_ = std::move(spare_);
-            message_.clear();
+            // The old contents of reused storage stay as room for direct reads, which then
+            // need not grow the string (zero-filling it) before the socket overwrites it.
+            // Inflating appends, so a compressed message starts empty.
+            if (message_compressed_) message_.clear();
+            unfilled_ = message_.size();
             utf8_in_.reset();
         }
         // Limits are checked on the announced length, before any payload is buffered. The
@@ -281,9 +299,10 @@ void protocol::start_frame(const frame_header& header) {
         large_frames_ = !message_compressed_ && header.payload_length >= large_frame;
         // A small payload gets its exact buffer now rather than growing into it.
         if (!message_compressed_ && header.payload_length < direct_read_threshold)
-            message_.reserve(message_.size() + static_cast<std::size_t>(header.payload_length));
+            message_.reserve(partial_message_size() + static_cast<std::size_t>(header.payload_length));
     }
     frame_ = header;
+    direct_frame_ = false;
     payload_remaining_ = header.payload_length;
     payload_done_ = 0;
     rx_ = rx_state::payload;
@@ -344,6 +363,7 @@ void protocol::finish_frame() {
         return fail_input(close_code::invalid_payload, "text message ends inside a UTF-8 sequence");
     if (fin) in_message_ = false;
     if (fin || config_.stream_fragments) {
+        if (unfilled_ > 0) trim_unfilled();  // room nothing filled
         handed_out_ += message_.size();
         auto& m = std::get<message_event>(events_.emplace_back(std::in_place_type<message_event>));
         m.text = message_text_;
@@ -392,7 +412,7 @@ void protocol::receive_close(std::string_view payload) {
     }
     // A partial message cannot be completed any more; data after a close is ignored.
     in_message_ = false;
-    message_.clear();
+    discard_message();
     rx_ = rx_state::discard;
     // The server closes TCP first, once both close frames were exchanged (RFC 6455 §7.1.1).
     if (side_ == role::server) close_transport_ = true;
@@ -563,10 +583,7 @@ void protocol::stop_receiving() {
     in_message_ = false;
     // Another thread may be reading into the message buffer (prepare_receive()); it is
     // released by commit_receive() instead.
-    if (!direct_) {
-        message_.clear();
-        unfilled_ = 0;
-    }
+    if (!direct_) discard_message();
 }
 
 void protocol::send_frame(opcode op, bool fin, std::string_view payload, bool may_borrow,

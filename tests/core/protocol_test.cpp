@@ -1287,6 +1287,93 @@ TEST_CASE("a message larger than the storage handed back arrives whole, fragment
     CHECK(as_message(events[0]).data == "one two");
 }
 
+// Feeds input through prepare_receive()/commit_receive() in reads of at most `most` bytes,
+// as the blocking layer does (direct reads into the message buffer included), and hands
+// each message's storage back as recv(m) does. Returns copies of the messages.
+std::vector<std::string> read_through_regions(protocol& p, std::string_view input, std::size_t most) {
+    std::vector<std::string> messages;
+    small_read_buffer lent;
+    while (!input.empty()) {
+        const receive_buffer region = p.prepare_receive(lent);
+        const std::size_t n = std::min({most, region.size, input.size()});
+        std::copy_n(input.data(), n, region.data);
+        p.commit_receive(n);
+        input.remove_prefix(n);
+        for (auto& e : events_of(p)) {
+            if (!std::holds_alternative<message_event>(e)) continue;
+            messages.push_back(as_message(e).data);
+            p.reuse_buffer(std::move(std::get<message_event>(e).data));
+        }
+    }
+    return messages;
+}
+
+TEST_CASE("a direct read goes into handed-back storage as it is, not zeroed first") {
+    protocol p = server();
+    std::string storage(60000, 'J');
+    const char* const where = storage.data();
+    p.reuse_buffer(std::move(storage));
+    const std::string payload(50000, 'q');
+    const std::string input = to(p, opcode::binary, payload) + to(p, opcode::text, "next");
+    const std::size_t header = input.size() - payload.size() - 10;  // "next" framed: 10 bytes
+    p.receive_data(input.substr(0, header));
+    small_read_buffer lent;
+    const receive_buffer region = p.prepare_receive(lent);
+    CHECK(region.data == where);
+    CHECK(region.size == payload.size());  // what the frame owes, though the storage has more
+    CHECK(std::string(region.data, region.size) == std::string(payload.size(), 'J'));
+    std::copy_n(input.data() + header, region.size, region.data);
+    p.commit_receive(region.size);
+    p.receive_data(input.substr(header + payload.size()));
+    const auto events = events_of(p);
+    REQUIRE(events.size() == 2);
+    CHECK(as_message(events[0]).data == payload);
+    CHECK(as_message(events[0]).data.data() == where);
+    CHECK(as_message(events[1]).data == "next");
+}
+
+TEST_CASE("nothing of handed-back storage's old contents shows in a message") {
+    for (const std::size_t most : {std::size_t{7}, std::size_t{1000}, std::size_t{100000}}) {
+        CAPTURE(most);
+        protocol p = server();
+        const std::string big(10000, 'b');
+        // A message read directly, then one much smaller read directly, then small ones
+        // and fragmented ones (a direct frame, a small one, a control frame between).
+        const std::string input =
+            to(p, opcode::binary, std::string(60000, 'J')) + to(p, opcode::binary, big) +
+            to(p, opcode::text, "hi") + to(p, opcode::binary, big, false) +
+            to(p, opcode::continuation, "tail", false) + to(p, opcode::ping, "p") +
+            to(p, opcode::continuation, std::string(5000, 'c')) + to(p, opcode::text, "");
+        const std::vector<std::string> messages = read_through_regions(p, input, most);
+        REQUIRE(messages.size() == 5);
+        CHECK(messages[0] == std::string(60000, 'J'));
+        CHECK(messages[1] == big);
+        CHECK(messages[2] == "hi");
+        CHECK(messages[3] == big + "tail" + std::string(5000, 'c'));
+        CHECK(messages[4].empty());
+    }
+}
+
+TEST_CASE("a compressed message in handed-back storage holds only what was inflated") {
+    deflate_pair pair(every_message(), server_every_message());
+    pair.server.reuse_buffer(std::string(60000, 'J'));
+    pair.server.receive_data(client_frame(compressed_hello, true));
+    const auto events = events_of(pair.server);
+    REQUIRE(events.size() == 1);
+    CHECK(as_message(events[0]).data == "Hello");
+}
+
+TEST_CASE("a close frame inside a fragmented message leaves no partial message behind") {
+    protocol p = server();
+    // After a large message (its storage handed back), the next frame's header is read
+    // alone and its whole payload directly into that storage.
+    REQUIRE(read_through_regions(p, to(p, opcode::binary, std::string(20000, 'J')), 100000).size() == 1);
+    read_through_regions(p, to(p, opcode::binary, std::string(5000, 'a'), false), 100000);
+    CHECK(p.partial_message_size() == 5000);
+    read_through_regions(p, to(p, opcode::close, close_payload(1000)), 100000);
+    CHECK(p.partial_message_size() == 0);
+}
+
 TEST_CASE("storage over max_reused_buffer is let go rather than kept for later") {
     protocol p = server();
     std::string big;

@@ -148,7 +148,8 @@ public:
     /// The transport reached end of stream. Without a close handshake this is 1006.
     void receive_eof();
     /// Hands back the storage of a received message the caller is done with: the next
-    /// message is assembled in it rather than in a new allocation. Storage larger than
+    /// message is assembled in it rather than in a new allocation, its old contents
+    /// overwritten rather than cleared first (none of them shows). Storage larger than
     /// max_reused_buffer is let go, so that a connection never keeps a large message's
     /// memory for later. Touches nothing a read in progress uses: callable between
     /// prepare_receive() and commit_receive().
@@ -274,6 +275,7 @@ private:
     void fail_input(std::uint16_t code, std::string_view reason);
     void stop_receiving();
     void trim_unfilled() noexcept;
+    void discard_message() noexcept;  // message_ and its room
     std::size_t small_read_capacity() const noexcept;
     void forget_taken_events() noexcept;
     void ensure_can_send_data(bool continuation) const;
@@ -310,8 +312,10 @@ private:
     bool read_large_ = false;           // the last read filled the small buffer: use scratch_
     std::unique_ptr<char[]> scratch_;   // the large read region, allocated on first use
     std::size_t direct_offset_ = 0;     // where prepare_receive() pointed into message_
-    std::size_t unfilled_ = 0;          // bytes at the end of message_ a direct read has yet to fill
-    bool direct_ = false;
+    std::size_t unfilled_ = 0;          // bytes at the end of message_ holding no payload yet:
+                                        // room for direct reads (grown, or reused storage's)
+    bool direct_ = false;               // a direct read is between prepare and commit
+    bool direct_frame_ = false;         // this frame's payload is being read directly
     bool large_frames_ = false;         // the last data frame was large: read headers alone
     // Events not yet taken start at next_event_. A vector reused between reads rather than
     // a deque: no allocation per event on the fast path.
