@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Runs every libFuzzer target for a fixed time, one after the other, and reports per target
-the executions, executions per second, coverage, corpus size and findings.
+"""Runs every libFuzzer target for a fixed time, as many at once as there are CPUs (each one
+fuzzing process), and reports per target the executions, executions per second, coverage,
+corpus size and findings.
 
 Each target starts from its seed corpus (tests/fuzz/corpus/<target>, only read) and writes the
 inputs it discovers into a working corpus under --work-dir (a fresh temporary directory unless
@@ -13,6 +14,7 @@ otherwise, 2 for a usage problem (a missing target binary).
         --targets uri --work-dir /tmp/fuzz-work --log-dir /tmp/fuzz-logs
 """
 import argparse
+import concurrent.futures
 import os
 import re
 import shutil
@@ -74,8 +76,8 @@ def run_target(name, binary, seconds, work_dir, log_dir, extra_args):
         "-print_final_stats=1",
         "-timeout=10",           # one input running 10 s is a hang
         "-rss_limit_mb=2048",    # and 2 GiB is unbounded memory
-        # No -jobs/-workers: one fuzzing process, in this process's output (a machine
-        # shared with builds gets one core's worth of load).
+        # No -jobs/-workers: one fuzzing process per target; --parallel runs targets side
+        # by side instead, each with its own log.
         f"-artifact_prefix={artifacts}/",
     ]
     if TARGETS[name]:
@@ -125,6 +127,8 @@ def main():
                         help="directory holding the <target>_fuzzer binaries")
     parser.add_argument("--seconds", type=int, default=30, help="time per target")
     parser.add_argument("--targets", nargs="+", choices=list(TARGETS), default=list(TARGETS))
+    parser.add_argument("--parallel", type=int, default=os.cpu_count() or 1,
+                        help="targets fuzzed at once (default: one per CPU)")
     parser.add_argument("--work-dir", help="working corpora and artifacts (default: a new "
                         "temporary directory, kept when something is found)")
     parser.add_argument("--log-dir", help="where each target's log goes (default: work dir)")
@@ -144,12 +148,14 @@ def main():
     log_dir = args.log_dir or work_dir
     os.makedirs(log_dir, exist_ok=True)
 
-    results = []
-    for target in args.targets:
+    def fuzz(target):
         print(f"fuzzing {target} for {args.seconds} s ...", flush=True)
-        r = run_target(target, binaries[target], args.seconds, work_dir, log_dir,
-                       args.fuzzer_args)
-        results.append(r)
+        return run_target(target, binaries[target], args.seconds, work_dir, log_dir,
+                          args.fuzzer_args)
+
+    with concurrent.futures.ThreadPoolExecutor(max(1, args.parallel)) as pool:
+        results = list(pool.map(fuzz, args.targets))
+    for target, r in zip(args.targets, results):
         if not r["ok"]:
             print(f"  FOUND: {r['problem'] or 'exit status ' + str(r['rc'])}")
             for a in r["artifacts"]:
