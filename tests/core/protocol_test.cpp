@@ -1365,8 +1365,8 @@ TEST_CASE("a compressed message in handed-back storage holds only what was infla
 
 TEST_CASE("a close frame inside a fragmented message leaves no partial message behind") {
     protocol p = server();
-    // After a large message (its storage handed back), the next frame's header is read
-    // alone and its whole payload directly into that storage.
+    // After a large message (its storage handed back), the next frame goes into that
+    // storage: the few payload bytes read with its header copied in, the rest read there.
     REQUIRE(read_through_regions(p, to(p, opcode::binary, std::string(20000, 'J')), 100000).size() == 1);
     read_through_regions(p, to(p, opcode::binary, std::string(5000, 'a'), false), 100000);
     CHECK(p.partial_message_size() == 5000);
