@@ -180,7 +180,7 @@ private:
 class ws_codec : public echo_codec {
 public:
     ws_codec(const payload_set& payloads, const deflate_params& deflate, std::uint64_t seed)
-        : echo_codec(payloads), rng_(seed), deflate_(deflate) {
+        : echo_codec(payloads), rng_(seed), answer_rng_(~seed), deflate_(deflate) {
         if (deflate.enabled) {
             deflater_ = std::make_unique<deflater>(deflate.client_window_bits);
             inflater_ = std::make_unique<inflater>();
@@ -291,7 +291,7 @@ private:
     // Returns 1 when the frame completed an echo.
     std::size_t end_frame(byte_queue& out) {
         in_payload_ = false;
-        if (op_ == ping_frame) write_frame(out, 0x80 | pong_frame, control_, rng_);
+        if (op_ == ping_frame) write_frame(out, 0x80 | pong_frame, control_, answer_rng_);
         if (op_ == close_frame) peer_closed_ = true;
         if (op_ >= close_frame || !fin_) return 0;
         if (compressed_) {
@@ -309,6 +309,7 @@ private:
     }
 
     xorshift rng_;
+    xorshift answer_rng_;  // masks pongs: decode() may run in a reader thread (session.cpp)
     deflate_params deflate_;
     std::unique_ptr<deflater> deflater_;
     std::unique_ptr<inflater> inflater_;

@@ -47,7 +47,8 @@ struct deflate_params {
 };
 
 /// Encodes the payloads in turn and checks that the echoes come back in the same order,
-/// byte for byte. Throws bench_error on any difference.
+/// byte for byte. Throws bench_error on any difference. The encoding calls and decode()
+/// share no state: a writer thread may encode while a reader thread decodes.
 class echo_codec {
 public:
     explicit echo_codec(const payload_set& payloads) : payloads_(payloads) {}

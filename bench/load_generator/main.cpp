@@ -7,7 +7,9 @@
 //                                 idle: open the connections, print one line, hold them
 //                                 until stdin ends
 //   --connections N   connections (echo, idle; default 1)
-//   --in-flight K     messages outstanding per connection (default 1: strict ping-pong)
+//   --in-flight K     messages outstanding per connection (default 1: strict ping-pong);
+//                     over TLS with fewer connections than CPUs, a connection with K > 1
+//                     has a writer thread and a reader thread
 //   --size BYTES      message size (default 32); --payload binary|utf8|json (default binary)
 //   --threads N       connect: threads doing connection cycles (default 4)
 //   --seconds S       measured time (default 3); --warmup S (default 0.5)
@@ -178,13 +180,16 @@ session_stats run_threads(const options& o, std::size_t n, run_control& run, win
 }
 
 session_stats run_echo(const options& o, const payload_set& payloads, run_control& run, window& w) {
-    tls_client_context tls;
+    // Fewer connections than CPUs, pipelined, over TLS: one thread per connection would be
+    // the limit (it does all the client's cryptography), so a writer and a reader thread
+    // share each one (split_tls.hpp).
+    const bool duplex = o.in_flight > 1 && o.connections < std::thread::hardware_concurrency();
+    tls_client_context tls(duplex);
     return run_threads(o, o.connections, run, w, [&](std::size_t i, session_stats& stats) {
         if (o.syncws_client) return run_syncws_echo(o.where, payloads, o.in_flight, run, stats);
         lean_connection c(o.where, payloads, &tls, 0x1234567 + i);
         ++run.ready;
         c.run_echo(o.in_flight, run, stats);
-        c.close();
     });
 }
 

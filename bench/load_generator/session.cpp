@@ -1,6 +1,12 @@
 #include "session.hpp"
 
+#include <sys/socket.h>
 #include <time.h>
+
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <thread>
 
 #include <syncws/syncws.hpp>
 
@@ -78,7 +84,8 @@ lean_connection::lean_connection(const target& where, const payload_set& payload
                                  const tls_client_context* tls, std::uint64_t seed)
     : transport_(open_transport(where.host, where.port, where.tls ? tls : nullptr)),
       in_(read_buffer_size),
-      small_messages_(payloads.largest() <= blocking_limit) {
+      small_messages_(payloads.largest() <= blocking_limit),
+      duplex_(where.tls && tls && tls->duplex()) {
     if (!where.websocket) {
         codec_ = make_raw_codec(payloads);
         return;
@@ -108,6 +115,7 @@ void lean_connection::flush_blocking() {
 // small messages (a write, then a read: the fewest syscalls), otherwise non-blocking calls
 // and poll(), writing and reading as each becomes possible.
 void lean_connection::run_echo(std::size_t in_flight, const run_control& run, session_stats& stats) {
+    if (duplex_) return run_echo_duplex(in_flight, run, stats);
     const bool block = in_flight == 1 && small_messages_;
     if (!block) transport_->allow_nonblocking();
     rtt_clock rtt(in_flight);
@@ -133,6 +141,77 @@ void lean_connection::run_echo(std::size_t in_flight, const run_control& run, se
         }
         if (!progress) transport_->wait(!out_.empty());
     }
+    stats.payload_bytes += codec_->payload_bytes_in();
+    stats.wire_bytes += codec_->wire_bytes_in();
+    close();
+}
+
+// The same pipelined echo, with this thread writing and another reading, each blocking on
+// its own direction: for a TLS connection whose one thread would be the limit (see
+// split_tls.hpp). When the run stops, the writer closes at once (close frame, or TLS
+// close_notify and FIN for raw echo) and the reader takes the echoes still due and then the
+// server's close, up to the end of the stream. A failure on either side shuts the socket
+// down, so that the other side's blocking call returns too.
+void lean_connection::run_echo_duplex(std::size_t in_flight, const run_control& run, session_stats& stats) {
+    std::mutex lock;
+    std::condition_variable changed;  // for the writer: room in the window, answers, the end
+    rtt_clock rtt(in_flight);         // guarded by lock
+    byte_queue answers;               // pongs the reader's codec queued; guarded by lock
+    bool reader_done = false;         // guarded by lock
+    std::exception_ptr reader_error;
+    std::thread reader([&] {
+        byte_queue queued;
+        try {
+            for (;;) {
+                const ssize_t n = transport_->read_some(in_.data(), in_.size(), true);
+                if (n == end_of_stream) break;
+                const std::size_t echoes = codec_->decode(in_.data(), static_cast<std::size_t>(n), queued);
+                std::lock_guard<std::mutex> hold(lock);
+                if (echoes > 0) rtt.completed(echoes, run, stats);
+                for (; !queued.empty(); queued.consume(queued.size()))
+                    answers.append(std::string_view(queued.data(), queued.size()));
+                changed.notify_one();
+            }
+        } catch (...) {
+            reader_error = std::current_exception();
+            ::shutdown(transport_->fd(), SHUT_RDWR);
+        }
+        std::lock_guard<std::mutex> hold(lock);
+        reader_done = true;
+        changed.notify_one();
+    });
+    bool stopped = false, close_frame_sent = false;
+    try {
+        std::unique_lock<std::mutex> hold(lock);
+        while (!stopped) {
+            changed.wait(hold, [&] {
+                return reader_done || !answers.empty() || rtt.outstanding() < in_flight ||
+                       run.now.load(std::memory_order_relaxed) == phase::stop;
+            });
+            if (reader_done) break;
+            for (; !answers.empty(); answers.consume(answers.size()))
+                out_.append(std::string_view(answers.data(), answers.size()));
+            stopped = run.now.load(std::memory_order_relaxed) == phase::stop;
+            const bool send = !stopped && rtt.outstanding() < in_flight;
+            if (send) rtt.sent();  // the round trip starts before the client's own work
+            hold.unlock();
+            if (send) codec_->encode_next(out_);
+            if (stopped) close_frame_sent = codec_->encode_close(out_);
+            flush_blocking();
+            if (stopped && !close_frame_sent) transport_->shutdown_write();
+            hold.lock();
+        }
+    } catch (...) {
+        ::shutdown(transport_->fd(), SHUT_RDWR);
+        reader.join();
+        if (reader_error) std::rethrow_exception(reader_error);  // the cause, if the reader's
+        throw;
+    }
+    reader.join();
+    if (reader_error) std::rethrow_exception(reader_error);
+    if (!stopped) throw bench_error("the server closed the connection during the echo");
+    if (close_frame_sent && !codec_->peer_closed())
+        throw bench_error("the server closed TCP without a close frame");
     stats.payload_bytes += codec_->payload_bytes_in();
     stats.wire_bytes += codec_->wire_bytes_in();
 }

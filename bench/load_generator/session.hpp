@@ -72,7 +72,7 @@ public:
     lean_connection(const target& where, const payload_set& payloads,
                     const tls_client_context* tls, std::uint64_t seed);
 
-    /// Keeps `in_flight` messages outstanding until the run stops, then drains.
+    /// Keeps `in_flight` messages outstanding until the run stops, then drains and closes.
     void run_echo(std::size_t in_flight, const run_control& run, session_stats& stats);
     /// One message and its echo, blocking.
     void echo_once();
@@ -83,12 +83,14 @@ public:
 private:
     ssize_t receive(bool block, std::size_t& echoes);
     void flush_blocking();
+    void run_echo_duplex(std::size_t in_flight, const run_control& run, session_stats& stats);
 
     std::unique_ptr<transport> transport_;
     std::unique_ptr<echo_codec> codec_;
     byte_queue out_;
     std::vector<char> in_;
     bool small_messages_;  // strict ping-pong of these may use blocking calls
+    bool duplex_;          // a reader thread and a writer thread may share the transport
 };
 
 /// The same echo loop driven through the syncws client API (connect/send/recv), for the

@@ -15,6 +15,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "split_tls.hpp"
+
 namespace loadgen {
 
 namespace {
@@ -108,15 +110,22 @@ public:
     }
 };
 
+// OpenSSL's handshake on fd (which stays the caller's); secrets, when given, receive the
+// traffic secrets through the context's key-log callback.
+ssl_st* tls_handshake(int fd, const tls_client_context& context, traffic_secrets* secrets) {
+    ssl_st* ssl = SSL_new(context.get());
+    if (ssl && SSL_set_app_data(ssl, secrets) == 1 && SSL_set_fd(ssl, fd) == 1 && SSL_connect(ssl) == 1)
+        return ssl;
+    const std::string error = openssl_error("TLS handshake");
+    SSL_free(ssl);
+    throw bench_error(error);
+}
+
 class tls_transport : public transport {
 public:
-    tls_transport(int fd, const tls_client_context& context) : transport(fd) {
-        ssl_ = SSL_new(context.get());
-        if (ssl_ && SSL_set_fd(ssl_, fd) == 1 && SSL_connect(ssl_) == 1) return;
-        const std::string error = openssl_error("TLS handshake");
-        SSL_free(ssl_);  // the base class closes the socket
-        throw bench_error(error);
-    }
+    // On a throw the base class closes the socket.
+    tls_transport(int fd, const tls_client_context& context)
+        : transport(fd), ssl_(tls_handshake(fd, context, nullptr)) {}
     ~tls_transport() override { SSL_free(ssl_); }
 
     void allow_nonblocking() override {
@@ -183,13 +192,21 @@ void transport::write_all(const char* data, std::size_t size) {
 
 void transport::shutdown_write() { ::shutdown(fd_, SHUT_WR); }
 
-tls_client_context::tls_client_context() : ctx_(SSL_CTX_new(TLS_client_method())) {
+tls_client_context::tls_client_context(bool duplex) : ctx_(SSL_CTX_new(TLS_client_method())) {
     if (!ctx_) throw bench_error(openssl_error("SSL_CTX_new"));
     SSL_CTX_set_verify(ctx_, SSL_VERIFY_NONE, nullptr);
     // A server that closes without close_notify has still ended the stream.
     SSL_CTX_set_options(ctx_, SSL_OP_IGNORE_UNEXPECTED_EOF);
     // Pipelined writes hand OpenSSL a buffer that may grow (and move) between retries.
     SSL_CTX_set_mode(ctx_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (duplex) {
+        // split_tls: TLS 1.3 records, keyed from the secrets the key log reports.
+        SSL_CTX_set_min_proto_version(ctx_, TLS1_3_VERSION);
+        SSL_CTX_set_keylog_callback(ctx_, [](const SSL* ssl, const char* line) {
+            if (auto* secrets = static_cast<traffic_secrets*>(SSL_get_app_data(ssl))) secrets->take(line);
+        });
+    }
+    duplex_ = duplex;
 }
 
 tls_client_context::~tls_client_context() { SSL_CTX_free(ctx_); }
@@ -198,7 +215,16 @@ std::unique_ptr<transport> open_transport(const std::string& host, std::uint16_t
                                           const tls_client_context* tls) {
     const int fd = connect_tcp(host, port);
     if (!tls) return std::make_unique<tcp_transport>(fd);
-    return std::make_unique<tls_transport>(fd, *tls);
+    if (!tls->duplex()) return std::make_unique<tls_transport>(fd, *tls);
+    traffic_secrets secrets;
+    ssl_st* ssl = nullptr;
+    try {
+        ssl = tls_handshake(fd, *tls, &secrets);
+    } catch (...) {
+        ::close(fd);
+        throw;
+    }
+    return split_tls_transport(fd, ssl, secrets);
 }
 
 }  // namespace loadgen

@@ -53,17 +53,20 @@ protected:
 };
 
 /// Client-side TLS settings shared by all connections: no verification (the servers use a
-/// throwaway self-signed certificate).
+/// throwaway self-signed certificate). With duplex, its connections are TLS 1.3 and
+/// full-duplex: one thread may write while another reads (split_tls.hpp).
 class tls_client_context {
 public:
-    tls_client_context();
+    explicit tls_client_context(bool duplex = false);
     ~tls_client_context();
     tls_client_context(const tls_client_context&) = delete;
     tls_client_context& operator=(const tls_client_context&) = delete;
     ssl_ctx_st* get() const { return ctx_; }
+    bool duplex() const { return duplex_; }
 
 private:
     ssl_ctx_st* ctx_;
+    bool duplex_ = false;
 };
 
 /// Connects to host:port with TCP_NODELAY; with tls non-null, runs the TLS handshake too.
