@@ -15,6 +15,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <type_traits>
 
 #include "syncws/core/error.hpp"
@@ -282,20 +283,23 @@ std::string local_address_of(int fd) {
     return describe(endpoint_of<Endpoint>(fd, false));
 }
 
-// Takes ownership of fd, also when this throws. The peer's address is asked of the socket
-// unless accept() already gave it.
 template <class Endpoint>
-std::unique_ptr<transport> adopt(int fd, const peer_address* known = nullptr) {
+std::string describe_as(const peer_address& peer) {
+    Endpoint endpoint;
+    if (peer.size > endpoint.capacity()) return "unknown peer";
+    std::memcpy(endpoint.data(), &peer.storage, peer.size);
+    endpoint.resize(peer.size);
+    return describe(endpoint);
+}
+
+// Takes ownership of fd, also when this throws. The peer's address is asked of the socket
+// unless the caller already named it.
+template <class Endpoint>
+std::unique_ptr<transport> adopt(int fd, std::optional<std::string> peer = std::nullopt) {
     try {
-        Endpoint peer;
-        if (known && known->size <= peer.capacity()) {
-            std::memcpy(peer.data(), &known->storage, known->size);
-            peer.resize(known->size);
-        } else {
-            peer = endpoint_of<Endpoint>(fd, true);
-        }
+        if (!peer) peer = describe(endpoint_of<Endpoint>(fd, true));
         const bool use_low_water = std::is_same_v<Endpoint, asio::ip::tcp::endpoint> && low_water_wakes_reliably();
-        return std::make_unique<socket_transport>(fd, describe(peer), &local_address_of<Endpoint>, use_low_water);
+        return std::make_unique<socket_transport>(fd, std::move(*peer), &local_address_of<Endpoint>, use_low_water);
     } catch (...) {
         ::close(fd);
         throw;
@@ -320,10 +324,15 @@ std::unique_ptr<transport> make_socket_transport(asio::local::stream_protocol::s
     return adopt<asio::local::stream_protocol::endpoint>(socket.release(ignored));
 }
 
-std::unique_ptr<transport> make_socket_transport(int accepted, const peer_address& peer, bool unix_domain) {
-    if (unix_domain) return adopt<asio::local::stream_protocol::endpoint>(accepted, &peer);
+std::string describe(const peer_address& peer, bool unix_domain) {
+    return unix_domain ? describe_as<asio::local::stream_protocol::endpoint>(peer)
+                       : describe_as<asio::ip::tcp::endpoint>(peer);
+}
+
+std::unique_ptr<transport> make_socket_transport(int accepted, std::string peer, bool unix_domain) {
+    if (unix_domain) return adopt<asio::local::stream_protocol::endpoint>(accepted, std::move(peer));
     set_no_delay(accepted);
-    return adopt<asio::ip::tcp::endpoint>(accepted, &peer);
+    return adopt<asio::ip::tcp::endpoint>(accepted, std::move(peer));
 }
 
 }  // namespace syncws::detail

@@ -34,8 +34,11 @@ struct peer_address {
     sockaddr_storage storage{};
     socklen_t size = 0;
 };
+/// As the transport names its peer: "127.0.0.1:5000", "[::1]:5000", a Unix socket's path.
+std::string describe(const peer_address& peer, bool unix_domain);
 
-/// Wraps an accepted socket, TCP or Unix-domain, and takes ownership of it.
-std::unique_ptr<transport> make_socket_transport(int accepted, const peer_address& peer, bool unix_domain);
+/// Wraps an accepted socket, TCP or Unix-domain, whose peer describe() named, and takes
+/// ownership of it.
+std::unique_ptr<transport> make_socket_transport(int accepted, std::string peer, bool unix_domain);
 
 }  // namespace syncws::detail

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from cli_support import (TIMEOUT, PythonServer, Tool, ToolServer, expect_equal, run_async,
@@ -295,6 +296,86 @@ def test_sigterm_closes_open_connections_with_1001():
         expect_equal(status, 0, "serve exit status")
 
 
+def open_plain_client(url):
+    """A connected socket past the opening handshake, offering no extension."""
+    host, port = re.fullmatch(r"ws://([\d.]+):(\d+)/?", url).groups()
+    conn = socket.create_connection((host, int(port)), timeout=TIMEOUT)
+    key = base64.b64encode(os.urandom(16))
+    conn.sendall(b"GET / HTTP/1.1\r\nHost: " + f"{host}:{port}".encode() +
+                 b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
+                 b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    response = b""
+    while b"\r\n\r\n" not in response:
+        chunk = conn.recv(4096)
+        assert chunk, "the server closed during the handshake"
+        response += chunk
+    assert response.startswith(b"HTTP/1.1 101"), response
+    return conn
+
+
+def thread_stacks_resident(pid):
+    """Resident KiB of the stack of each thread of process pid but its first, found by
+    the stack pointer of the system call it is blocked in."""
+    mappings = []  # (start, end, rss KiB)
+    with open(f"/proc/{pid}/smaps") as smaps:
+        for line in smaps:
+            head = re.match(r"([0-9a-f]+)-([0-9a-f]+) ", line)
+            if head:
+                mappings.append([int(head.group(1), 16), int(head.group(2), 16), 0])
+            elif line.startswith("Rss:"):
+                mappings[-1][2] = int(line.split()[1])
+    stacks = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        if task == str(pid):
+            continue
+        for _ in range(100):  # a thread that is running shows no stack pointer: wait
+            with open(f"/proc/{pid}/task/{task}/syscall") as f:
+                fields = f.read().split()  # number, 6 arguments, stack pointer, program counter
+            if len(fields) == 9:
+                break
+            time.sleep(0.01)
+        assert len(fields) == 9, f"thread {task} is never blocked in a system call: {fields}"
+        sp = int(fields[7], 16)
+        stacks += [rss for start, end, rss in mappings if start <= sp < end]
+    return stacks
+
+
+def tool_is_sanitized():
+    libraries = subprocess.run(["ldd", tool_path()], capture_output=True, text=True).stdout
+    return "libasan" in libraries or "libtsan" in libraries
+
+
+def test_serve_keeps_two_pages_of_stack_per_idle_connection():
+    # A worker waiting on an idle connection keeps resident every page of stack it ever
+    # touched, so a frame deeper than two pages anywhere in the handshake or an echo costs
+    # 4 KiB per idle connection (docs/performance.md, (f)): formatting the peer's address
+    # with inet_ntop() (sprintf()) on the worker once did. The first worker alone also runs
+    # the dynamic linker's first calls of each function, which go deeper.
+    if tool_is_sanitized():
+        print("  skipped: a sanitizer's frames are larger")
+        return
+    clients = []
+    with ToolServer("--echo", "--port", "0") as server:
+        try:
+            for i in range(8):
+                clients.append(open_plain_client(server.url))
+                clients[-1].sendall(bytes([0x81, 0x80 | 5]) + b"\0\0\0\0" + b"hello")
+                expect_equal(receive_exactly(clients[-1], 7), bytes([0x81, 5]) + b"hello", "echo")
+            try:
+                stacks = thread_stacks_resident(server.proc.pid)
+            except PermissionError:  # /proc/PID/task/TID/syscall needs ptrace's permission
+                print("  skipped: /proc does not show the server's system calls here")
+                return
+            assert len(stacks) >= 8, f"found {len(stacks)} thread stacks for 8 connections"
+            # Every worker but the first; the server's other threads may take more.
+            small = [kib for kib in stacks if kib <= 2 * os.sysconf("SC_PAGESIZE") // 1024]
+            assert len(small) >= 7, f"resident KiB of the thread stacks: {stacks}"
+        finally:
+            for c in clients:
+                c.close()
+        server.stop()
+
+
 def test_broadcast_relays_between_clients():
     with ToolServer("--broadcast", "--port", "0") as server, \
             Tool("connect", server.url) as a, Tool("connect", server.url) as b:
@@ -509,6 +590,7 @@ if __name__ == "__main__":
         test_connect_when_messages_and_close_come_with_the_handshake_response,
         test_signals_stop_serve,
         test_sigterm_closes_open_connections_with_1001,
+        test_serve_keeps_two_pages_of_stack_per_idle_connection,
         test_broadcast_relays_between_clients,
         test_serve_default_max_size_is_16_mib,
         test_serve_max_size_option,
