@@ -184,6 +184,8 @@ void lean_connection::run_echo_duplex(std::size_t in_flight, const run_control& 
     try {
         std::unique_lock<std::mutex> hold(lock);
         while (!stopped) {
+            // The end of the run is seen at the next echo: the writer waits only while all
+            // in_flight messages are out.
             changed.wait(hold, [&] {
                 return reader_done || !answers.empty() || rtt.outstanding() < in_flight ||
                        run.now.load(std::memory_order_relaxed) == phase::stop;
@@ -210,6 +212,7 @@ void lean_connection::run_echo_duplex(std::size_t in_flight, const run_control& 
     reader.join();
     if (reader_error) std::rethrow_exception(reader_error);
     if (!stopped) throw bench_error("the server closed the connection during the echo");
+    if (rtt.outstanding() != 0) throw bench_error("the server closed before echoing every message");
     if (close_frame_sent && !codec_->peer_closed())
         throw bench_error("the server closed TCP without a close frame");
     stats.payload_bytes += codec_->payload_bytes_in();

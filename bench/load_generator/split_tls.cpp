@@ -6,6 +6,7 @@
 #include <array>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -24,6 +25,7 @@ constexpr unsigned char application_data = 23, handshake = 22, alert = 21;
 constexpr std::size_t header_size = 5, tag_size = 16, nonce_size = 12;
 constexpr std::size_t max_plaintext = 16384;
 constexpr std::size_t max_ciphertext = max_plaintext + 256;
+constexpr std::size_t handshake_header_size = 4;  // type, 24-bit length
 constexpr unsigned char new_session_ticket = 4;
 constexpr unsigned char close_notify = 0;
 
@@ -78,14 +80,16 @@ std::string expand_label(const std::string& secret, const char* digest, const ch
 class record_cipher {
 public:
     record_cipher(const EVP_CIPHER* cipher, const char* digest, const std::string& secret, bool sealing)
-        : context_(EVP_CIPHER_CTX_new()),
-          iv_(expand_label(secret, digest, "iv", nonce_size)) {
+        : iv_(expand_label(secret, digest, "iv", nonce_size)) {
         const std::string key =
             expand_label(secret, digest, "key", static_cast<std::size_t>(EVP_CIPHER_get_key_length(cipher)));
+        context_ = EVP_CIPHER_CTX_new();
         if (!context_ ||
             EVP_CipherInit_ex(context_, cipher, nullptr, reinterpret_cast<const unsigned char*>(key.data()),
-                              nullptr, sealing ? 1 : 0) != 1)
+                              nullptr, sealing ? 1 : 0) != 1) {
+            EVP_CIPHER_CTX_free(context_);
             fail("cipher setup");
+        }
     }
     ~record_cipher() { EVP_CIPHER_CTX_free(context_); }
     record_cipher(const record_cipher&) = delete;
@@ -143,8 +147,8 @@ private:
         return nonce;
     }
 
-    EVP_CIPHER_CTX* context_;
     const std::string iv_;
+    EVP_CIPHER_CTX* context_ = nullptr;
     std::uint64_t sequence_ = 0;
 };
 
@@ -160,9 +164,12 @@ public:
         if (secrets.client.empty() || secrets.server.empty())
             throw bench_error("split TLS: the key log gave no traffic secrets");
         const SSL_CIPHER* suite = SSL_get_current_cipher(ssl);
-        const EVP_CIPHER* cipher = EVP_get_cipherbynid(SSL_CIPHER_get_cipher_nid(suite));
+        const int nid = SSL_CIPHER_get_cipher_nid(suite);
+        const EVP_CIPHER* cipher = EVP_get_cipherbynid(nid);
         const EVP_MD* md = SSL_CIPHER_get_handshake_digest(suite);
-        if (!cipher || !md || EVP_CIPHER_get_iv_length(cipher) != static_cast<int>(nonce_size))
+        // The AEADs whose record protection is the one here (16-byte tag, 12-byte nonce).
+        if (!cipher || !md ||
+            (nid != NID_aes_128_gcm && nid != NID_aes_256_gcm && nid != NID_chacha20_poly1305))
             throw bench_error(std::string("split TLS: unsupported suite ") + SSL_CIPHER_get_name(suite));
         const char* digest = EVP_MD_get0_name(md);
         sealer_ = std::make_unique<record_cipher>(cipher, digest, secrets.client, true);
@@ -238,12 +245,14 @@ private:
             while (content > 0 && into[content - 1] == 0) --content;  // padding
             if (content == 0) throw bench_error("split TLS: a record without a content type");
             const unsigned char type = into[--content];
-            if (type == application_data) {
-                if (fits) produced += content;
-                else left_begin_ = 0, left_size_ = content;
-                if (!fits) break;
-            } else {
+            if (content > max_plaintext) throw bench_error("split TLS: a record over 2^14 bytes");
+            if (type != application_data) {
                 take_control(type, into, content);
+            } else if (fits) {
+                produced += content;
+            } else if (content > 0) {  // (a record of padding alone carries nothing)
+                left_begin_ = 0, left_size_ = content;
+                break;
             }
         }
         return produced;
@@ -252,18 +261,30 @@ private:
     // A record that is not application data: session tickets are ignored, close_notify
     // ends the stream, anything else is not expected of a server here.
     void take_control(unsigned char type, const unsigned char* content, std::size_t size) {
-        if (type == alert && size == 2 && content[1] == close_notify) {
+        if (type == alert) {
+            if (size != 2) throw bench_error("split TLS: a malformed alert");
+            if (content[1] != close_notify)
+                throw bench_error("split TLS: the server sent alert " + std::to_string(content[1]));
             closed_ = true;
             return;
         }
-        if (type == alert) throw bench_error("split TLS: the server sent alert " + std::to_string(content[1]));
         if (type != handshake) throw bench_error("split TLS: a record of unknown type");
-        // One record may hold several handshake messages: 1-byte type, 3-byte length.
+        // Handshake messages (type, 24-bit length, body) may share a record or span several.
         for (std::size_t at = 0; at < size;) {
-            if (size - at < 4 || content[at] != new_session_ticket)
+            if (ticket_owed_ > 0) {
+                const std::size_t n = std::min<std::size_t>(ticket_owed_, size - at);
+                ticket_owed_ -= n;
+                at += n;
+                continue;
+            }
+            while (ticket_header_size_ < handshake_header_size && at < size)
+                ticket_header_[ticket_header_size_++] = content[at++];
+            if (ticket_header_size_ < handshake_header_size) break;
+            if (ticket_header_[0] != new_session_ticket)
                 throw bench_error("split TLS: a handshake message other than a session ticket");
-            at += 4 + ((std::size_t{content[at + 1]} << 16) | (std::size_t{content[at + 2]} << 8) |
-                       content[at + 3]);
+            ticket_owed_ = (std::size_t{ticket_header_[1]} << 16) | (std::size_t{ticket_header_[2]} << 8) |
+                           ticket_header_[3];
+            ticket_header_size_ = 0;
         }
     }
 
@@ -305,6 +326,9 @@ private:
     std::vector<unsigned char> left_;                // a record opened but not yet handed out
     std::size_t left_begin_ = 0, left_size_ = 0;
     bool closed_ = false;                            // close_notify received
+    unsigned char ticket_header_[handshake_header_size] = {};  // a session ticket's head...
+    std::size_t ticket_header_size_ = 0;
+    std::size_t ticket_owed_ = 0;                    // ...and the rest of its body to skip
 };
 
 }  // namespace
