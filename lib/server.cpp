@@ -41,9 +41,9 @@ namespace detail {
 namespace {
 
 // Idle workers beyond this many end as soon as their connection does; the others stay warm
-// for idle_worker_lifetime, so that a steady stream of connections never pays for a thread.
+// for server_options::idle_worker_timeout, so that a steady stream of connections never
+// pays for a thread.
 constexpr std::size_t max_idle_workers = 64;
-constexpr clock::duration idle_worker_lifetime = std::chrono::seconds(30);
 // How long the accept loop stops accepting after running out of descriptors or memory:
 // long enough not to spin, short enough that clients barely notice.
 constexpr clock::duration accept_backoff = std::chrono::milliseconds(100);
@@ -630,8 +630,8 @@ void server_engine::worker(std::list<std::thread>::iterator self) {
     lock lk(mutex_);
     for (;;) {
         ++idle_;
-        const bool got_job = work_ready_.wait_for(lk, idle_worker_lifetime,
-                                                  [&] { return !jobs_.empty() || stopping_; });
+        const bool got_job = work_ready_.wait_until(lk, deadline_after(options_.idle_worker_timeout),
+                                                    [&] { return !jobs_.empty() || stopping_; });
         --idle_;
         if (stopping_ || !got_job) break;
         job j = std::move(jobs_.front());
@@ -890,7 +890,7 @@ void server_engine::shutdown(duration timeout) {
 }
 
 void server_engine::stop(duration timeout, bool inside_handler) {
-    const clock::time_point deadline = clock::now() + std::max(timeout, duration::zero());
+    const clock::time_point deadline = after_waiting(timeout);
     std::deque<job> never_started;
     {
         lock lk(mutex_);

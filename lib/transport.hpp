@@ -22,9 +22,17 @@ using clock = std::chrono::steady_clock;
 /// No deadline.
 inline constexpr clock::time_point no_deadline = clock::time_point::max();
 
+/// now + wait (now for a negative wait), and no deadline for a wait too long to add to now:
+/// duration::max() would overflow into the past.
+inline clock::time_point after_waiting(clock::duration wait) {
+    const clock::time_point now = clock::now();
+    if (wait <= clock::duration::zero()) return now;
+    return wait < no_deadline - now ? now + wait : no_deadline;
+}
+
 /// now + timeout, or no deadline for a zero (or negative) timeout.
 inline clock::time_point deadline_after(clock::duration timeout) {
-    return timeout > clock::duration::zero() ? clock::now() + timeout : no_deadline;
+    return timeout > clock::duration::zero() ? after_waiting(timeout) : no_deadline;
 }
 
 /// A deadline that starts counting when it is first asked for: a send's timeout runs from
@@ -40,7 +48,7 @@ public:
 
     clock::time_point get() {
         if (!fixed_) {
-            at_ = timeout_ > clock::duration::zero() ? std::min(cap_, clock::now() + timeout_) : cap_;
+            at_ = std::min(cap_, deadline_after(timeout_));
             fixed_ = true;
         }
         return at_;

@@ -91,6 +91,12 @@ struct server_options {
     connection_settings settings;
     /// Past this many open connections, new clients get HTTP 503 with Retry-After.
     std::size_t max_connections = 1024;
+    /// How long a spare worker thread (its connection over, no client waiting) stays for
+    /// the next client before it ends. A warm worker spares a new client the start of a
+    /// thread; each one left holds its stack. Zero, like the timeouts in settings, means no
+    /// limit: spare workers stay (at most 64 of them; beyond, a worker ends with its
+    /// connection).
+    duration idle_worker_timeout = std::chrono::seconds(30);
     /// Subprotocols supported, in order of preference.
     std::vector<std::string> subprotocols;
     /// Chooses among the subprotocols a client offered; replaces the default choice.

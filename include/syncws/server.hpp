@@ -93,7 +93,8 @@ using handler = std::function<void(server_connection& connection)>;
 ///
 /// An accept thread waits for clients; each goes to a worker thread taken from a pool
 /// (idle workers are reused, new ones start when all are busy, and spare ones end after
-/// 30 s idle), which runs the opening handshake under open_timeout and then the handler.
+/// idle_worker_timeout, 30 s by default), which runs the opening handshake under
+/// open_timeout and then the handler.
 /// A client slow to send its request only holds its own worker. Past max_connections
 /// (counted from accept until the connection ends) a new client is answered
 /// `503 Service Unavailable` with `Retry-After: 1` by the accept thread, without blocking.

@@ -45,6 +45,10 @@ int main(int argc, char** argv) {
     options.settings.close_timeout = std::chrono::seconds(60);
     options.settings.send_timeout = std::chrono::seconds(60);
     options.settings.ping_timeout = std::chrono::seconds(60);
+    // The test compares the idle server before and after, with no spare worker left: a
+    // short wait for them rather than the default's 30 s twice. Long enough that the
+    // workers stay warm while clients churn.
+    options.idle_worker_timeout = std::chrono::seconds(3);
     for (int i = 1; i + 1 < argc; i += 2) {
         if (std::strcmp(argv[i], "--tls-cert") == 0) {
             options.tls.cert_file = argv[i + 1];

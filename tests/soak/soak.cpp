@@ -13,7 +13,7 @@
 //      such a load once: one-time allocations (TLS, zlib, the library's monitor) and the
 //      high-water marks (heap, connections open at once) are behind it;
 //   3. before: once the server is idle again (every connection closed, every spare worker
-//      ended; server.hpp: spare workers end after 30 s idle), and after malloc_trim();
+//      ended; echo_server.cpp: spare workers end after 3 s idle), and after malloc_trim();
 //   4. the soak: every client connects, sends 1 to 4 messages at a time (0 B to 1 MiB,
 //      text and binary, whole or fragmented), pings, checks each echo byte for byte and in
 //      order, and ends the connection one of five ways (see soak_client.hpp), over and over;
@@ -21,7 +21,7 @@
 // Before and after are taken in the same state, with no spare worker alive, so that they
 // compare the server and not the size of its idle pool. The configurations' loads run one
 // after another; only their idle waits overlap (a server that waits for its workers to end
-// costs no CPU), which saves most of the 30-second waits.
+// costs no CPU).
 //
 // It passes when no message was lost or corrupted and nothing else went wrong, the RSS after
 // is within 10% of before, the descriptors are back to before, the threads back to startup,
@@ -67,9 +67,9 @@ constexpr bool rss_is_meaningful = false;
 constexpr bool rss_is_meaningful = true;
 #endif
 
-// Spare workers end after 30 s idle (server.hpp); the monitor thread 1 s after its last
+// Spare workers end after 3 s idle (echo_server.cpp); the monitor thread 1 s after its last
 // connection. This bounds the wait for them, with room for a loaded machine.
-constexpr auto retire_timeout = 30s + 45s;
+constexpr auto retire_timeout = 3s + 45s;
 // How long the server may take to close every connection after the last client left.
 constexpr auto settle_timeout = 60s;
 // What the clients may take beyond the end of the run to finish their last connection: an

@@ -1018,6 +1018,25 @@ TEST_CASE("worker threads are reused for connection after connection") {
     CHECK(most_threads <= threads_before + 5);
 }
 
+TEST_CASE("a spare worker ends once it has been idle for idle_worker_timeout") {
+    syncws::server_options options = local_options();
+    options.idle_worker_timeout = 50ms;
+    syncws::server server(options, echo);
+    server.start();
+    std::size_t while_open = 0;  // the accept thread, the connection's worker, the monitor...
+    {
+        raw_client client = raw_client::to(server);
+        client.open_websocket();
+        client.check_echo("one");
+        while_open = thread_count();
+        client.close_cleanly();
+    }
+    REQUIRE(eventually([&] { return server.connection_count() == 0; }));
+    // The worker ends after 50 ms and the monitor thread (one per process) 1 s after the
+    // last connection; with the default 30 s the worker would outlast this wait.
+    CHECK(eventually([&] { return thread_count() <= while_open - 2; }));
+}
+
 TEST_CASE("shutdown closes open connections with 1001, returns, and joins every thread it started") {
     const std::size_t threads_before = thread_count();
     std::atomic<int> handlers_ended{0};
@@ -1068,6 +1087,26 @@ TEST_CASE("shutdown closes open connections with 1001, returns, and joins every 
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     CHECK(::connect(probe, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0);
     ::close(probe);
+}
+
+TEST_CASE("shutdown with a timeout too long to add to the clock closes with 1001 rather than aborting") {
+    log_capture log;
+    syncws::server server(local_options(&log), echo);
+    server.start();
+    raw_client client = raw_client::to(server);
+    client.open_websocket();
+    REQUIRE(eventually([&] { return server.connection_count() == 1; }));
+    auto answer = std::async(std::launch::async, [&client] {
+        const frame close = client.read_frame();
+        client.send_close(close.close_code());
+        client.read_until_closed();
+        return close;
+    });
+    bounded([&] { server.shutdown(syncws::duration::max()); });
+    REQUIRE(answer.wait_for(10s) == std::future_status::ready);
+    CHECK(answer.get().close_code() == 1001);
+    // An overflowed deadline lies in the past: shutdown would abort what was still open.
+    CHECK_FALSE(log.has(syncws::log_level::warning, "shutdown deadline reached"));
 }
 
 TEST_CASE("shutdown gives up on a peer that never answers the close after close_timeout") {
