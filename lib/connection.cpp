@@ -6,18 +6,6 @@
 
 namespace syncws {
 
-namespace {
-
-// A zero timeout given to recv() means "don't wait", not "no deadline"; a huge one (such as
-// duration::max()) means no deadline instead of overflowing.
-detail::clock::time_point deadline_after(duration timeout) {
-    const detail::clock::time_point now = detail::clock::now();
-    if (timeout >= detail::no_deadline - now) return detail::no_deadline;
-    return now + std::max(timeout, duration::zero());
-}
-
-}  // namespace
-
 // ------------------------------------------------------------------ pong_waiter
 
 pong_waiter::pong_waiter(std::shared_ptr<detail::connection_engine> engine,
@@ -26,8 +14,7 @@ pong_waiter::pong_waiter(std::shared_ptr<detail::connection_engine> engine,
 
 duration pong_waiter::wait(duration timeout) const {
     if (timeout <= duration::zero()) timeout = engine_->settings().ping_timeout;
-    return engine_->wait_pong(state_, timeout > duration::zero() ? deadline_after(timeout)
-                                                                 : detail::no_deadline);
+    return engine_->wait_pong(state_, detail::deadline_after(timeout));
 }
 
 bool pong_waiter::ready() const {
@@ -94,14 +81,15 @@ void connection::recv(message& into) {
     into = *engine_->receive_message(detail::no_deadline, &into.data);
 }
 
+// A zero timeout given to recv() means "don't wait", not "no deadline".
 std::optional<message> connection::recv(duration timeout) {
-    return engine_->receive_message(deadline_after(timeout));
+    return engine_->receive_message(detail::after_waiting(timeout));
 }
 
 fragment connection::recv_fragment() { return *engine_->receive_fragment(detail::no_deadline); }
 
 std::optional<fragment> connection::recv_fragment(duration timeout) {
-    return engine_->receive_fragment(deadline_after(timeout));
+    return engine_->receive_fragment(detail::after_waiting(timeout));
 }
 
 connection::iterator::iterator(connection* owner) : owner_(owner) { ++*this; }
