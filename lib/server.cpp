@@ -140,7 +140,7 @@ private:
 
     struct job {
         unique_fd socket;
-        std::string peer;  // describe()d
+        std::optional<std::string> peer;  // describe()d
         clock::time_point handshake_deadline;
     };
     struct lingering_socket {
@@ -174,7 +174,7 @@ private:
     void wake_accept_loop() noexcept;
     void worker(std::list<std::thread>::iterator self);
     void serve_connection(job j);
-    std::unique_ptr<transport> wrap(unique_fd socket, std::string peer) const;
+    std::unique_ptr<transport> wrap(unique_fd socket, std::optional<std::string> peer) const;
     std::unique_ptr<transport> secure(std::unique_ptr<transport> stream, clock::time_point deadline,
                                       outcome& result);
     std::unique_ptr<core::server_protocol> make_protocol() const;
@@ -555,14 +555,15 @@ void server_engine::accept_ready(std::deque<lingering_socket>& lingering,
 void server_engine::admit(unique_fd socket, const peer_address& peer, std::deque<lingering_socket>& lingering) {
     // Named here rather than on the worker: inet_ntop() formats with sprintf(), whose frame
     // was the deepest a worker ever reached, and a worker's stack stays resident for as long
-    // as its thread lives (one more page per idle connection).
-    std::string peer_text = describe(peer, is_unix_);
+    // as its thread lives (one more page per idle connection). Never throws: a worker asks
+    // the socket when this could not.
+    std::optional<std::string> peer_text = describe(peer, is_unix_);
     std::string problem;  // logged after the lock is released: the logger is user code
     {
         lock lk(mutex_);
         if (active_ < options_.max_connections) {
-            ++active_;
             jobs_.push_back({std::move(socket), std::move(peer_text), deadline_after(options_.settings.open_timeout)});
+            ++active_;  // after the push, which may throw
             // Each idle worker takes one job; more jobs than idle workers need a new worker.
             if (idle_ >= jobs_.size()) {
                 lk.unlock();  // the woken worker does not wake into a held mutex
@@ -654,8 +655,9 @@ void server_engine::wake_accept_loop() noexcept {
     (void)!::write(wake_fd_.get(), &one, sizeof one);
 }
 
-// accept() gave the peer's address: asking the socket for it again would cost a system call.
-std::unique_ptr<transport> server_engine::wrap(unique_fd socket, std::string peer) const {
+// The accept thread named the peer from accept()'s address: asking the socket again would
+// cost a system call.
+std::unique_ptr<transport> server_engine::wrap(unique_fd socket, std::optional<std::string> peer) const {
     return make_socket_transport(socket.release(), std::move(peer), is_unix_);
 }
 

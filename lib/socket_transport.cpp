@@ -284,12 +284,16 @@ std::string local_address_of(int fd) {
 }
 
 template <class Endpoint>
-std::string describe_as(const peer_address& peer) {
-    Endpoint endpoint;
-    if (peer.size > endpoint.capacity()) return "unknown peer";
-    std::memcpy(endpoint.data(), &peer.storage, peer.size);
-    endpoint.resize(peer.size);
-    return describe(endpoint);
+std::optional<std::string> describe_as(const peer_address& peer) noexcept {
+    try {
+        Endpoint endpoint;
+        if (peer.size > endpoint.capacity()) return std::nullopt;
+        std::memcpy(endpoint.data(), &peer.storage, peer.size);
+        endpoint.resize(peer.size);
+        return describe(endpoint);
+    } catch (...) {
+        return std::nullopt;
+    }
 }
 
 // Takes ownership of fd, also when this throws. The peer's address is asked of the socket
@@ -324,12 +328,13 @@ std::unique_ptr<transport> make_socket_transport(asio::local::stream_protocol::s
     return adopt<asio::local::stream_protocol::endpoint>(socket.release(ignored));
 }
 
-std::string describe(const peer_address& peer, bool unix_domain) {
+std::optional<std::string> describe(const peer_address& peer, bool unix_domain) noexcept {
     return unix_domain ? describe_as<asio::local::stream_protocol::endpoint>(peer)
                        : describe_as<asio::ip::tcp::endpoint>(peer);
 }
 
-std::unique_ptr<transport> make_socket_transport(int accepted, std::string peer, bool unix_domain) {
+std::unique_ptr<transport> make_socket_transport(int accepted, std::optional<std::string> peer,
+                                                 bool unix_domain) {
     if (unix_domain) return adopt<asio::local::stream_protocol::endpoint>(accepted, std::move(peer));
     set_no_delay(accepted);
     return adopt<asio::ip::tcp::endpoint>(accepted, std::move(peer));

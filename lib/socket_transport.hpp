@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <asio.hpp>
@@ -34,11 +35,13 @@ struct peer_address {
     sockaddr_storage storage{};
     socklen_t size = 0;
 };
-/// As the transport names its peer: "127.0.0.1:5000", "[::1]:5000", a Unix socket's path.
-std::string describe(const peer_address& peer, bool unix_domain);
+/// As the transport names its peer: "127.0.0.1:5000", "[::1]:5000", a Unix socket's path
+/// ("" for an unnamed one). Nothing when it cannot (no memory, an address too long).
+std::optional<std::string> describe(const peer_address& peer, bool unix_domain) noexcept;
 
-/// Wraps an accepted socket, TCP or Unix-domain, whose peer describe() named, and takes
-/// ownership of it.
-std::unique_ptr<transport> make_socket_transport(int accepted, std::string peer, bool unix_domain);
+/// Wraps an accepted socket, TCP or Unix-domain, and takes ownership of it. The peer is
+/// as describe() named it, or asked of the socket when it could not.
+std::unique_ptr<transport> make_socket_transport(int accepted, std::optional<std::string> peer,
+                                                 bool unix_domain);
 
 }  // namespace syncws::detail
